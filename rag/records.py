@@ -1,0 +1,108 @@
+"""Typed value records that carry provenance from the article to the citation."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    """One article: its full text and metadata. Sentence spans index into `text`."""
+
+    doc_id: str
+    title: str
+    text: str
+    source: str = ""
+    author: str = ""
+    published: str = ""
+    url: str = ""
+    path: str = ""  # the file it came from (records of one JSON file share it)
+    sha256: str = ""  # of title + text + metadata: unchanged hash means nothing to re-embed
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a document: `doc.text[start:end] == text`."""
+
+    doc: int  # row of the document in the index's document table
+    n: int  # position of the sentence in its document, from 0
+    start: int
+    end: int
+    citable: bool  # page chrome, captions and headings are kept for spans but never cited
+    text: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of consecutive citable sentences of one document, the unit of retrieval."""
+
+    doc: int
+    first: int  # index of its first sentence in the index's sentence table
+    last: int  # index of its last sentence (inclusive)
+    tokens: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One cited sentence with its document, position and exact character span."""
+
+    n: int
+    doc_id: str
+    title: str
+    source: str
+    url: str
+    published: str
+    sentence: str
+    sentence_index: int
+    start: int
+    end: int
+    score: float
+
+    def to_json(self) -> dict:
+        return {
+            "n": self.n,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "source": self.source,
+            "url": self.url,
+            "published": self.published,
+            "sentence": self.sentence,
+            "sentence_index": self.sentence_index,
+            "start": self.start,
+            "end": self.end,
+            "score": round(self.score, 4),
+        }
+
+
+@dataclass
+class Answer:
+    """What `Engine.ask` returns: the answer text with `[n]` markers and its citations."""
+
+    question: str
+    answer: str
+    found: bool
+    citations: list[Citation] = field(default_factory=list)
+    mode: str = "extractive"
+    rewritten: str = ""  # the question as used for retrieval, when it differs
+    notice: str = ""
+    claims: list[dict] | None = None
+
+    def to_json(self) -> dict:
+        out = {
+            "question": self.question,
+            "answer": self.answer,
+            "found": self.found,
+            "citations": [c.to_json() for c in self.citations],
+            "mode": self.mode,
+        }
+        if self.rewritten:
+            out["rewritten"] = self.rewritten
+        if self.claims is not None:
+            out["claims"] = self.claims
+        if self.notice:
+            out["notice"] = self.notice
+        return out
