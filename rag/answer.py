@@ -1,0 +1,50 @@
+"""Extractive answers: the best supporting sentences with [n] markers, or an honest refusal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .retrieval import Retriever, SentenceHit
+from .text import key_terms, terms
+
+NOT_FOUND = "I could not find this in these articles."
+
+
+@dataclass
+class RefusalPolicy:
+    """When to say "not in these articles" instead of citing loosely related sentences.
+
+    min_dense: the best sentence's cosine to the question below this means nothing is on topic.
+    max_missing_keys: share of the question's names and numbers absent from the best chunks
+    above which the question is about something the articles do not cover.
+    """
+
+    min_dense: float = 0.30
+    max_missing_keys: float = 0.34
+    answer_ratio: float = 0.85  # sentences scoring within this share of the best join the answer
+    answer_sentences: int = 2
+
+
+def is_answerable(retriever: Retriever, question: str, top: list[SentenceHit], hits_text: str,
+                  policy: RefusalPolicy) -> bool:
+    """True when the retrieved text covers the question's names and is on topic."""
+    if not top:
+        return False
+    keys = list(dict.fromkeys(key_terms(question)))
+    if keys:
+        present = set(terms(hits_text))
+        missing = sum(1 for k in keys if k not in present)
+        if missing / len(keys) > policy.max_missing_keys:
+            return False
+    return max(h.dense for h in top) >= policy.min_dense
+
+
+def compose(top: list[SentenceHit], sentence_text: list[str], policy: RefusalPolicy) -> str:
+    """The best sentences, strongest first, each followed by its citation marker."""
+    best = top[0].score
+    parts = []
+    for n, h in enumerate(top[: policy.answer_sentences], 1):
+        if n > 1 and h.score < policy.answer_ratio * best:
+            break
+        parts.append(f"{sentence_text[h.row].strip()} [{n}]")
+    return " ".join(parts)

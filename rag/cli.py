@@ -1,0 +1,162 @@
+"""The `rag` command: index, ask, serve, eval. Errors become one line on stderr and exit code 1."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .errors import RagError
+
+EXIT_ERROR = 1
+
+
+def _engine(args, **kw):
+    from .engine import Engine
+
+    return Engine(args.index, model=getattr(args, "model", None), **kw)
+
+
+def cmd_index(args) -> int:
+    from .chunking import DEFAULT_CHUNK_TOKENS
+
+    kw = {"chunk_tokens": args.chunk_tokens or DEFAULT_CHUNK_TOKENS}
+    report = _engine(args, **kw).index(args.paths or ["seeds"], rebuild=args.rebuild, skip_bad=args.skip_bad,
+                                       progress=not args.json and sys.stderr.isatty() or args.progress)
+    for err in report.errors:
+        print(f"rag: skipped {err}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_json()))
+    else:
+        print(f"{report.documents} documents, {report.sentences} sentences, {report.chunks} chunks in {args.index}/ "
+              f"({report.embedded_documents} documents embedded, {report.skipped} unchanged, "
+              f"{report.removed} removed, {report.seconds:.1f} s)")
+    return 0
+
+
+def _print_answer(answer, show_scores: bool = False) -> None:
+    print(answer.answer)
+    if answer.citations:
+        print("\nSources:")
+    for c in answer.citations:
+        meta = ", ".join(x for x in (c.source, c.published[:10]) if x)
+        score = f" (score {c.score:.3f})" if show_scores else ""
+        print(f"[{c.n}] {c.title}{f' ({meta})' if meta else ''}{score}\n    \"{c.sentence}\"")
+
+
+def cmd_ask(args) -> int:
+    from .engine import check_question
+
+    engine = _engine(args)
+    if args.question == "-":
+        engine.load()
+        status = 0
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                out = engine.ask(line.rstrip("\n"), top_k=args.top_k).to_json()
+            except RagError as e:  # one bad line must not end the batch
+                out, status = {"question": line.strip(), "error": str(e)}, EXIT_ERROR
+            print(json.dumps(out, ensure_ascii=False), flush=True)
+        return status
+    check_question(args.question)  # fail on bad input before loading a model
+    answer = engine.ask(args.question, top_k=args.top_k)
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+    else:
+        _print_answer(answer, args.scores)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .server import serve
+
+    serve(args)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluate import run_cli
+
+    return run_cli(args)
+
+
+def _top_k(value: str) -> int:
+    try:
+        k = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--top-k must be a whole number, not {value!r}") from None
+    if not 1 <= k <= 50:
+        raise argparse.ArgumentTypeError(f"--top-k of {k} is outside 1 to 50")
+    return k
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rag", description="Cited answers from news articles.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp):
+        sp.add_argument("--index", default=os.environ.get("RAG_INDEX", "index"), help="index directory (default index/)")
+        sp.add_argument("--model", default=os.environ.get("RAG_MODEL"),
+                        help="sentence-transformers model name or path (default: the bundled all-MiniLM-L6-v2)")
+
+    sp = sub.add_parser("index", help="index articles (.txt .md .html .json .jsonl)")
+    sp.add_argument("paths", nargs="*", help="files or directories (default seeds/)")
+    common(sp)
+    sp.add_argument("--json", action="store_true", help="print one JSON object")
+    sp.add_argument("--rebuild", action="store_true", help="start from an empty index")
+    sp.add_argument("--skip-bad", action="store_true", help="index the good files and report the bad ones")
+    sp.add_argument("--chunk-tokens", type=int, default=None, help="chunk size limit in tokens (default 256)")
+    sp.add_argument("--progress", action="store_true", help="show a progress bar even when not on a terminal")
+    sp.set_defaults(func=cmd_index)
+
+    sp = sub.add_parser("ask", help="ask a question; QUESTION '-' reads one per line from stdin")
+    sp.add_argument("question")
+    common(sp)
+    sp.add_argument("--top-k", type=_top_k, default=5, help="number of citations (default 5)")
+    sp.add_argument("--json", action="store_true", help="print JSON")
+    sp.add_argument("--scores", action="store_true", help="show citation scores")
+    sp.set_defaults(func=cmd_ask)
+
+    sp = sub.add_parser("serve", help="serve the chat, the HTTP API and the embeddable widget")
+    common(sp)
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=7860)
+    sp.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                    help="a web origin allowed to call the API and embed the widget (repeatable)")
+    sp.add_argument("--seeds", default="seeds", help="articles indexed on first start when no index exists")
+    sp.set_defaults(func=cmd_serve)
+
+    sp = sub.add_parser("eval", help="measure retrieval and answers on a benchmark")
+    sp.add_argument("benchmark", choices=["multihop"])
+    sp.add_argument("data_dir")
+    common(sp)
+    sp.add_argument("--split", choices=["dev", "test", "all"], default="test")
+    sp.add_argument("--limit", type=int, default=None)
+    sp.add_argument("--json", dest="json_out", default=None, metavar="OUT")
+    sp.add_argument("--no-metadata", action="store_true")
+    sp.set_defaults(func=cmd_eval)
+    return p
+
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except RagError as e:
+        print(f"rag: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("rag: interrupted; the index is unchanged", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""The engine: `index(paths)` builds or updates an index, `ask(question)` answers with citations."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import index as index_io
+from .answer import NOT_FOUND, RefusalPolicy, compose, is_answerable
+from .chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_SENTENCES, chunk_sentences, count_tokens
+from .embedding import DEFAULT_MODEL, load_embedder
+from .errors import InputError, RagError
+from .ingest import discover, load_file
+from .records import Answer, Citation, Document
+from .retrieval import Retriever, Settings
+from .sentences import split_sentences
+
+MAX_QUESTION_CHARS = 1000
+DEFAULT_TOP_K = 5
+
+
+@dataclass
+class IndexReport:
+    """What one indexing run did; the JSON of `rag index --json`."""
+
+    documents: int = 0
+    sentences: int = 0
+    chunks: int = 0
+    embedded: int = 0  # vectors (chunks + sentences) newly embedded in this run
+    embedded_documents: int = 0
+    skipped: int = 0  # unchanged documents whose vectors were reused
+    removed: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)  # bad files left out (only with skip_bad)
+
+    def to_json(self) -> dict:
+        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+def check_question(question: str) -> str:
+    """The question stripped, or InputError for empty and over-long ones."""
+    if not isinstance(question, str) or not question.strip():
+        raise InputError("the question is empty")
+    question = question.strip()
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InputError(f"the question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
+    return question
+
+
+def _doc_id(path: Path) -> str:
+    try:
+        return Path(os.path.relpath(path)).as_posix() if not os.path.relpath(path).startswith("..") else str(path.resolve())
+    except ValueError:  # another drive on Windows
+        return str(path.resolve())
+
+
+class Engine:
+    """Index articles and answer questions about them, citing exact sentences."""
+
+    def __init__(self, index_dir: str | os.PathLike = "index", model: str | None = None,
+                 embedder=None, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+                 overlap: int = DEFAULT_OVERLAP_SENTENCES, settings: Settings | None = None,
+                 policy: RefusalPolicy | None = None):
+        self.index_dir = Path(index_dir)
+        self._model_name = model
+        self._embedder = embedder
+        self.chunk_tokens = chunk_tokens
+        self.overlap = overlap
+        self.settings = settings or Settings()
+        self.policy = policy or RefusalPolicy()
+        self._data: index_io.IndexData | None = None
+        self._retriever: Retriever | None = None
+
+    # -- model and index -------------------------------------------------------------------
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            self._embedder = load_embedder(self._model_name or self._index_model() or DEFAULT_MODEL)
+        return self._embedder
+
+    def _index_model(self) -> str | None:
+        if self._data is not None:
+            return self._data.model
+        try:
+            return self.load().model
+        except RagError:
+            return None
+
+    def load(self) -> index_io.IndexData:
+        """Load (and verify) the index once; later calls reuse it."""
+        if self._data is None:
+            self._data = index_io.load(self.index_dir, model=self._model_name)
+        return self._data
+
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            self._retriever = Retriever(self.load(), self.embedder, self.settings)
+        return self._retriever
+
+    @property
+    def documents(self) -> list[Document]:
+        return self.load().documents
+
+    # -- indexing --------------------------------------------------------------------------
+    def read(self, paths: list, skip_bad: bool = False) -> tuple[list[Document], list[str]]:
+        """Load every document under `paths`; bad files raise, or are reported with skip_bad."""
+        docs, errors = [], []
+        for f in discover(paths):
+            try:
+                docs.extend(load_file(f, _doc_id(f)))
+            except InputError as e:
+                errors.append(str(e))
+        if errors and not skip_bad:
+            more = f" (and {len(errors) - 1} more bad files)" if len(errors) > 1 else ""
+            raise InputError(f"{errors[0]}{more}; nothing was indexed, the index is unchanged")
+        seen: dict[str, Document] = {}
+        for d in docs:
+            seen[d.doc_id] = d
+        return list(seen.values()), errors
+
+    def index(self, paths: list, rebuild: bool = False, skip_bad: bool = False,
+              progress: bool = False, scope: list | None = None) -> IndexReport:
+        """Bring the index up to date with `paths`: embed new and changed documents only.
+
+        Documents previously indexed from files under `paths` (or `scope`) that are gone are
+        removed; documents from other paths stay. The new index is swapped in atomically.
+        """
+        t0 = time.perf_counter()
+        docs, errors = self.read(paths, skip_bad)
+        if not docs:
+            raise InputError(f"no supported files in {', '.join(map(str, paths))} (.txt .md .html .json .jsonl)")
+        return self.add_documents(docs, scope=scope if scope is not None else paths, rebuild=rebuild,
+                                  progress=progress, errors=errors, t0=t0)
+
+    def add_documents(self, docs: list[Document], scope: list | None = None, rebuild: bool = False,
+                      progress: bool = False, errors: list[str] | None = None, t0: float | None = None) -> IndexReport:
+        """Add or replace `docs`; remove old documents whose files lie under `scope` but are not in `docs`."""
+        t0 = t0 if t0 is not None else time.perf_counter()
+        emb = self.embedder
+        old = None
+        if not rebuild and index_io.exists(self.index_dir):
+            old = index_io.load(self.index_dir, model=self._model_name)
+            if old.model != (self._model_name or old.model):
+                raise InputError(f"index was built with {old.model}; use --rebuild to change the model")
+        model = old.model if old else (self._model_name or DEFAULT_MODEL)
+        settings = {"chunk_tokens": self.chunk_tokens, "overlap": self.overlap}
+        if old and old.settings and old.settings != settings:
+            old = None  # chunking changed: every document must be re-chunked and re-embedded
+        new_ids = {d.doc_id for d in docs}
+        roots = [Path(p).resolve() for p in (scope or [])]
+
+        def in_scope(d: Document) -> bool:
+            if not d.path:
+                return False
+            p = Path(d.path).resolve()
+            return any(p == r or r in p.parents for r in roots)
+
+        report = IndexReport(errors=errors or [])
+        kept: list[tuple[Document, int]] = []  # (document, row in old index) reused as is
+        todo: list[Document] = []
+        old_by_id = {d.doc_id: i for i, d in enumerate(old.documents)} if old else {}
+        for d in docs:
+            i = old_by_id.get(d.doc_id)
+            if i is not None and old.documents[i].sha256 == d.sha256:
+                kept.append((d, i))
+            else:
+                todo.append(d)
+        if old:
+            for i, d in enumerate(old.documents):
+                if d.doc_id in new_ids:
+                    continue
+                if in_scope(d):
+                    report.removed += 1
+                else:
+                    kept.append((d, i))
+        report.skipped = sum(1 for d, _ in kept if d.doc_id in new_ids)
+        data = self._assemble(old, kept, todo, emb, model, settings, progress, report)
+        index_io.save(self.index_dir, data)
+        self._data, self._retriever = data, None
+        report.documents = len(data.documents)
+        report.sentences = int(len(data.sentences))
+        report.chunks = int(len(data.chunks))
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _assemble(self, old, kept, todo, emb, model, settings, progress, report) -> index_io.IndexData:
+        """New tables: kept documents copy their rows and vectors, new ones are split and embedded."""
+        data = index_io.IndexData.empty(model, emb.dim, settings)
+        data.next_id = old.next_id if old else 0
+        sent_rows, chunk_rows, documents = [], [], []
+        chunk_vecs, sent_vecs = [], []
+        for d, i in kept:
+            row = len(documents)
+            documents.append(d)
+            s_mask = old.sentences[:, 1] == i
+            offset = sum(len(x) for x in sent_rows) - int(np.flatnonzero(s_mask)[0]) if s_mask.any() else 0
+            s = old.sentences[s_mask].copy()
+            s[:, 1] = row
+            c = old.chunks[old.chunks[:, 1] == i].copy()
+            c[:, 1] = row
+            c[:, 2:4] += offset
+            sent_rows.append(s)
+            chunk_rows.append(c)
+            chunk_vecs.append(old.chunk_store.get(c[:, 0]))
+            sent_vecs.append(old.sentence_store.get(s[s[:, 5] == 1, 0]))
+        texts_c, texts_s = [], []
+        pending_c, pending_s = [], []
+        for d in todo:
+            row = len(documents)
+            documents.append(d)
+            base = sum(len(x) for x in sent_rows)
+            spans = split_sentences(d.text, d.title)
+            s = np.zeros((len(spans), 6), np.int64)
+            for n, (start, end, citable) in enumerate(spans):
+                s[n] = (data.next_id, row, n, start, end, int(citable))
+                data.next_id += 1
+            sent_rows.append(s)
+            cit = [n for n, (_, _, c) in enumerate(spans) if c]
+            cit_text = [d.text[spans[n][0]:spans[n][1]] for n in cit]
+            prefix = f"{d.title}\n" if d.title else ""
+            prefix_tokens = emb.count_tokens([prefix])[0] if prefix else 0
+            spans_c = chunk_sentences(count_tokens(cit_text), emb.count_tokens(cit_text), self.chunk_tokens,
+                                      emb.max_tokens - prefix_tokens, self.overlap)
+            c = np.zeros((len(spans_c), 5), np.int64)
+            for j, sp in enumerate(spans_c):
+                c[j] = (data.next_id, row, base + cit[sp.first], base + cit[sp.last], sp.tokens)
+                data.next_id += 1
+                texts_c.append(prefix + " ".join(cit_text[sp.first:sp.last + 1]))
+            chunk_rows.append(c)
+            pending_c.append(c[:, 0])
+            pending_s.append(s[s[:, 5] == 1, 0])
+            texts_s.extend(cit_text)
+        if todo:
+            vecs = emb.embed(texts_c + texts_s, progress=progress)
+            chunk_vecs.append(vecs[: len(texts_c)])
+            sent_vecs.append(vecs[len(texts_c):])
+            report.embedded = len(texts_c) + len(texts_s)
+            report.embedded_documents = len(todo)
+        data.documents = documents
+        data.sentences = np.vstack(sent_rows) if sent_rows else data.sentences
+        data.chunks = np.vstack(chunk_rows) if chunk_rows else data.chunks
+        kept_c = [c[:, 0] for c in chunk_rows[: len(kept)]]
+        order_c = np.concatenate(kept_c + pending_c) if (kept_c or pending_c) else np.zeros(0, np.int64)
+        kept_s = [s[s[:, 5] == 1, 0] for s in sent_rows[: len(kept)]]
+        order_s = np.concatenate(kept_s + pending_s) if (kept_s or pending_s) else np.zeros(0, np.int64)
+        if chunk_vecs:
+            data.chunk_store.add(order_c, np.vstack(chunk_vecs))
+            data.sentence_store.add(order_s, np.vstack(sent_vecs))
+        return data
+
+    # -- asking ----------------------------------------------------------------------------
+    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, retrieval_query: str | None = None) -> Answer:
+        """Answer from the articles, citing exact sentences; `found` is False when they do not say."""
+        question = check_question(question)
+        query = retrieval_query or question
+        r = self.retriever
+        qvec = r.embed_query(query)
+        hits = r.search(query, qvec, k=10)
+        top = r.sentences(query, qvec, hits, k=max(1, top_k))
+        hits_text = " ".join(
+            f"{self.documents[self.load().chunks[h.row, 1]].title} {r.chunk_text[h.row]}" for h in hits[:6]
+        )
+        rewritten = query if query != question else ""
+        if not is_answerable(r, query, top, hits_text, self.policy):
+            return Answer(question, NOT_FOUND, False, [], rewritten=rewritten)
+        return Answer(question, compose(top, r.sentence_text, self.policy), True,
+                      [self.citation(n, h.row, h.score) for n, h in enumerate(top, 1)], rewritten=rewritten)
+
+    def citation(self, n: int, row: int, score: float) -> Citation:
+        data = self.load()
+        sid, drow, pos, start, end, _ = data.sentences[row].tolist()
+        d = data.documents[drow]
+        return Citation(n, d.doc_id, d.title, d.source, d.url, d.published, d.text[start:end], pos, start, end, score)

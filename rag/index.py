@@ -1,0 +1,177 @@
+"""The on-disk index: plain versioned files, checksummed, swapped in atomically.
+
+Layout of an index directory:
+    CURRENT                  "<version dir> <sha256 of its manifest.json>"
+    v-<stamp>/manifest.json  format, library version, model, dimension, counts, sha256 of every file
+    v-<stamp>/documents.jsonl  one document per line, with its full text
+    v-<stamp>/sentences.npy  int64 rows: id, doc row, position in doc, start, end, citable
+    v-<stamp>/chunks.npy     int64 rows: id, doc row, first sentence row, last sentence row, tokens
+    v-<stamp>/chunks.faiss, sentences.faiss   vectors keyed by the ids above
+
+A write builds a new version directory next to the old one and then replaces CURRENT with
+os.replace, which is atomic: a crash at any point leaves the previous version serving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import IndexCorrupt, IndexMissing
+from .records import Document
+from .store import FaissStore
+
+FORMAT_VERSION = 1
+SENT_COLS = ("id", "doc", "n", "start", "end", "citable")
+CHUNK_COLS = ("id", "doc", "first", "last", "tokens")
+_TABLES = ("documents.jsonl", "sentences.npy", "chunks.npy", "chunks.faiss", "sentences.faiss")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class IndexData:
+    """Everything an index holds, in memory."""
+
+    model: str
+    dim: int
+    documents: list[Document]
+    sentences: np.ndarray  # (n, 6) int64, columns SENT_COLS
+    chunks: np.ndarray  # (n, 5) int64, columns CHUNK_COLS
+    chunk_store: FaissStore
+    sentence_store: FaissStore
+    settings: dict = field(default_factory=dict)
+    next_id: int = 0
+    version: str = ""
+
+    @classmethod
+    def empty(cls, model: str, dim: int, settings: dict) -> "IndexData":
+        return cls(model, dim, [], np.zeros((0, 6), np.int64), np.zeros((0, 5), np.int64),
+                   FaissStore(dim), FaissStore(dim), settings)
+
+
+def exists(directory: Path) -> bool:
+    return (Path(directory) / "CURRENT").is_file()
+
+
+def load(directory: Path, model: str | None = None) -> IndexData:
+    """Load and verify an index; raise IndexMissing or IndexCorrupt with the fix in the message."""
+    directory = Path(directory)
+    current = directory / "CURRENT"
+    if not current.is_file():
+        raise IndexMissing(f"no index in {directory}/; build one with: rag index PATH --index {directory}")
+    rebuild = f"rebuild it with: rag index PATH --index {directory} --rebuild"
+    try:
+        name, manifest_sha = current.read_text(encoding="utf-8").split()
+    except (ValueError, UnicodeDecodeError):
+        raise IndexCorrupt(f"{current} is damaged; {rebuild}") from None
+    vdir = directory / name
+    mpath = vdir / "manifest.json"
+    if not name.startswith("v-") or not mpath.is_file():
+        raise IndexCorrupt(f"{current} names a missing version {name!r}; {rebuild}")
+    if _sha256(mpath) != manifest_sha:
+        raise IndexCorrupt(f"{mpath} fails its checksum; {rebuild}")
+    manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    if manifest.get("format") != FORMAT_VERSION:
+        raise IndexCorrupt(f"{mpath}: index format {manifest.get('format')} is not {FORMAT_VERSION}; {rebuild}")
+    for fname in _TABLES:
+        path = vdir / fname
+        if not path.is_file() or _sha256(path) != manifest["files"].get(fname):
+            raise IndexCorrupt(f"{path} is missing or fails its checksum; {rebuild}")
+    if model is not None and manifest["model"] != model:
+        raise IndexCorrupt(
+            f"{directory}/ was built with model {manifest['model']!r}, not {model!r}; "
+            f"use --model {manifest['model']} or {rebuild}"
+        )
+    with open(vdir / "documents.jsonl", encoding="utf-8") as f:
+        documents = [Document(**json.loads(line)) for line in f]
+    sentences = np.load(vdir / "sentences.npy", allow_pickle=False)
+    chunks = np.load(vdir / "chunks.npy", allow_pickle=False)
+    chunk_store = FaissStore.load(vdir / "chunks.faiss")
+    sentence_store = FaissStore.load(vdir / "sentences.faiss")
+    dim = manifest["dim"]
+    if chunk_store.dim != dim or sentence_store.dim != dim:
+        raise IndexCorrupt(f"{vdir}: vectors have dimension {chunk_store.dim}, manifest says {dim}; {rebuild}")
+    if len(chunk_store) != len(chunks) or len(sentence_store) != int(sentences[:, 5].sum()):
+        raise IndexCorrupt(f"{vdir}: vector counts do not match the tables; {rebuild}")
+    return IndexData(manifest["model"], dim, documents, sentences, chunks, chunk_store, sentence_store,
+                     manifest.get("settings", {}), manifest.get("next_id", 0), name)
+
+
+def save(directory: Path, data: IndexData) -> str:
+    """Write `data` as a new version and swap it in atomically; return the version name."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    _clean_stale(directory)
+    name = f"v-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    tmp = directory / f".tmp-{name}"
+    tmp.mkdir()
+    try:
+        with open(tmp / "documents.jsonl", "w", encoding="utf-8") as f:
+            for d in data.documents:
+                f.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
+        np.save(tmp / "sentences.npy", data.sentences.astype(np.int64), allow_pickle=False)
+        np.save(tmp / "chunks.npy", data.chunks.astype(np.int64), allow_pickle=False)
+        data.chunk_store.save(tmp / "chunks.faiss")
+        data.sentence_store.save(tmp / "sentences.faiss")
+        manifest = {
+            "format": FORMAT_VERSION,
+            "library": f"rag-news {__version__}",
+            "model": data.model,
+            "dim": data.dim,
+            "settings": data.settings,
+            "next_id": data.next_id,
+            "counts": {
+                "documents": len(data.documents),
+                "sentences": int(len(data.sentences)),
+                "citable_sentences": int(data.sentences[:, 5].sum()) if len(data.sentences) else 0,
+                "chunks": int(len(data.chunks)),
+            },
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "files": {f: _sha256(tmp / f) for f in _TABLES},
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        for f in tmp.iterdir():
+            _fsync(f)
+        os.replace(tmp, directory / name)
+        pointer = directory / "CURRENT.tmp"
+        pointer.write_text(f"{name} {_sha256(directory / name / 'manifest.json')}\n", encoding="utf-8")
+        _fsync(pointer)
+        os.replace(pointer, directory / "CURRENT")  # the commit point
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync(directory)
+    for old in directory.glob("v-*"):
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+    data.version = name
+    return name
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _clean_stale(directory: Path) -> None:
+    """Remove half-written versions left by a crashed run (never the one CURRENT names)."""
+    for tmp in directory.glob(".tmp-v-*"):
+        shutil.rmtree(tmp, ignore_errors=True)

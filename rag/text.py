@@ -1,0 +1,57 @@
+"""Word-level helpers shared by BM25, sentence scoring and refusal: one tokenizer for all three."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+# Question words and fillers on top of a standard English stop list: they carry no topic.
+_EXTRA_STOP = {"said", "says", "say", "according", "report", "reported", "article", "articles", "news",
+               "tell", "told", "did", "does", "do", "who", "whom", "whose", "what", "which", "when", "where",
+               "why", "how", "mr", "mrs", "ms", "dr", "also", "would", "could", "s"}
+
+
+@lru_cache(maxsize=1)
+def _stop() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN) | _EXTRA_STOP
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    try:
+        import Stemmer
+
+        return Stemmer.Stemmer("english").stemWords
+    except ImportError:  # PyStemmer is optional: without it terms are matched unstemmed
+        return lambda words: words
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens with apostrophes folded (Ukraine’s -> ukraine)."""
+    out = []
+    for w in _WORD.findall(text.lower()):
+        w = w.replace("’", "'")
+        out.append(w[:-2] if w.endswith("'s") else w)
+    return out
+
+
+def terms(text: str) -> list[str]:
+    """Stemmed content terms: what BM25 indexes and what lexical overlap compares."""
+    stop = _stop()
+    return _stemmer()([w for w in words(text) if w not in stop and len(w) > 1])
+
+
+def key_terms(question: str) -> list[str]:
+    """Names and numbers in a question (capitalised words not at its start, digits): what it is about."""
+    keys = []
+    tokens = _WORD.findall(question)
+    for i, tok in enumerate(tokens):
+        low = tok.lower().replace("’", "'")
+        if low in _stop():
+            continue
+        if tok[:1].isupper() and i > 0 or tok.isdigit() or (tok.isupper() and len(tok) > 1):
+            keys.append(low[:-2] if low.endswith("'s") else low)
+    return _stemmer()(keys)
