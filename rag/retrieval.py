@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .cues import cue_bonus
 from .index import IndexData
 from .text import terms
 
@@ -125,7 +126,7 @@ class Retriever:
         scored = []
         for r, d in zip(order, dense.tolist()):
             lex = self.lexical(qterms, self.sentence_text[r])
-            score = d + s.lexical_weight * lex + s.chunk_weight / (1 + rows[r])
+            score = d + s.lexical_weight * lex + s.chunk_weight / (1 + rows[r]) + cue_bonus(question, self.sentence_text[r])
             scored.append(SentenceHit(r, score, d, lex, rows[r]))
         scored.sort(key=lambda h: -h.score)
         out: list[SentenceHit] = []
