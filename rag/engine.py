@@ -147,7 +147,7 @@ class Engine:
             old = index_io.load(self.index_dir, model=self._model_name)
             if old.model != (self._model_name or old.model):
                 raise InputError(f"index was built with {old.model}; use --rebuild to change the model")
-        model = old.model if old else (self._model_name or DEFAULT_MODEL)
+        model = old.model if old else (self._model_name or emb.name)
         settings = {"chunk_tokens": self.chunk_tokens, "overlap": self.overlap}
         if old and old.settings and old.settings != settings:
             old = None  # chunking changed: every document must be re-chunked and re-embedded

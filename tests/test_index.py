@@ -1,0 +1,131 @@
+"""Incremental indexing, checksums and atomic swaps, with the fake embedder (exact and fast)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rag import index as index_io
+from rag.engine import Engine
+from rag.errors import IndexCorrupt, IndexMissing, InputError
+
+
+def _engine(tmp_path, emb):
+    return Engine(tmp_path / "idx", embedder=emb)
+
+
+def test_incremental_runs(tmp_path, corpus_dir, fake_embedder):
+    eng = _engine(tmp_path, fake_embedder)
+    first = eng.index([corpus_dir])
+    assert first.documents == 3 and first.embedded_documents == 3 and first.embedded > 0
+    second = _engine(tmp_path, fake_embedder).index([corpus_dir])
+    assert second.embedded == 0 and second.skipped == 3 and second.removed == 0
+    (corpus_dir / "c.txt").write_text("Bakery prices fall\nBread prices fell by five percent in Lyon.\n",
+                                      encoding="utf-8")
+    third = _engine(tmp_path, fake_embedder).index([corpus_dir])
+    assert third.embedded_documents == 1 and third.skipped == 2
+    (corpus_dir / "a.txt").unlink()
+    fourth = _engine(tmp_path, fake_embedder).index([corpus_dir])
+    assert fourth.removed == 1 and fourth.documents == 2 and fourth.embedded == 0
+    eng = _engine(tmp_path, fake_embedder)
+    assert {d.doc_id.rsplit("/", 1)[-1] for d in eng.documents} == {"b.md", "c.txt"}
+    answer = eng.ask("volcano Grindavik erupted Monday")
+    assert all("volcano" not in c.sentence.lower() for c in answer.citations)
+    edited = eng.ask("Bread prices fell by five percent in Lyon")
+    assert edited.citations[0].sentence == "Bread prices fell by five percent in Lyon."
+
+
+def test_kept_documents_keep_their_vectors(tmp_path, corpus_dir, fake_embedder):
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    before = eng.ask("Ju Wenjun won the final in Shanghai").citations[0]
+    (corpus_dir / "a.txt").unlink()
+    eng.index([corpus_dir])
+    after = _engine(tmp_path, fake_embedder).ask("Ju Wenjun won the final in Shanghai").citations[0]
+    assert (after.sentence, after.start, after.end) == (before.sentence, before.start, before.end)
+    assert after.score == pytest.approx(before.score, abs=1e-5)
+
+
+def test_other_paths_are_kept(tmp_path, corpus_dir, fake_embedder):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "d.txt").write_text("Harbour news\nThe harbour reopened after the storm.\n", encoding="utf-8")
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    report = eng.index([other])
+    assert report.documents == 4 and report.removed == 0
+
+
+def _flip_byte(path: Path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy",
+                                  "chunks.faiss", "sentences.faiss", "CURRENT"])
+def test_flipped_byte_is_refused(tmp_path, corpus_dir, fake_embedder, name):
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    idx = tmp_path / "idx"
+    target = idx / name if name == "CURRENT" else idx / eng.load().version / name
+    _flip_byte(target)
+    with pytest.raises(IndexCorrupt, match="rebuild"):
+        index_io.load(idx)
+
+
+def test_interrupted_write_leaves_old_index(tmp_path, corpus_dir, fake_embedder, monkeypatch):
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    version = eng.load().version
+    (corpus_dir / "c.txt").write_text("Changed\nSomething else entirely happened today.\n", encoding="utf-8")
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt  # as if the process were stopped mid-write
+
+    monkeypatch.setattr(index_io.FaissStore, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        _engine(tmp_path, fake_embedder).index([corpus_dir])
+    monkeypatch.undo()
+    data = index_io.load(tmp_path / "idx")
+    assert data.version == version and len(data.documents) == 3
+    assert not list((tmp_path / "idx").glob(".tmp-*"))
+
+
+def test_crash_after_new_version_written_but_before_swap(tmp_path, corpus_dir, fake_embedder, monkeypatch):
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    version = eng.load().version
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith("CURRENT"):
+            raise OSError("disk full")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(index_io.os, "replace", replace)
+    (corpus_dir / "a.txt").unlink()
+    with pytest.raises(OSError):
+        _engine(tmp_path, fake_embedder).index([corpus_dir])
+    monkeypatch.undo()
+    assert index_io.load(tmp_path / "idx").version == version
+
+
+def test_missing_index_and_model_mismatch(tmp_path, corpus_dir, fake_embedder):
+    with pytest.raises(IndexMissing, match="rag index"):
+        index_io.load(tmp_path / "nothing")
+    _engine(tmp_path, fake_embedder).index([corpus_dir])
+    with pytest.raises(IndexCorrupt, match="built with model 'fake-bow'"):
+        index_io.load(tmp_path / "idx", model="all-MiniLM-L6-v2")
+
+
+def test_bad_files_stop_without_touching_the_index(tmp_path, corpus_dir, fake_embedder):
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    version = eng.load().version
+    (corpus_dir / "bad.txt").write_bytes(b"\x00\x01binary")
+    with pytest.raises(InputError, match="bad.txt: binary"):
+        _engine(tmp_path, fake_embedder).index([corpus_dir])
+    assert index_io.load(tmp_path / "idx").version == version
+    report = _engine(tmp_path, fake_embedder).index([corpus_dir], skip_bad=True)
+    assert report.documents == 3 and "bad.txt" in report.errors[0]

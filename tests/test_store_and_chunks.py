@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from rag.chunking import chunk_sentences, count_tokens
+from rag.store import FaissStore
+
+
+def _unit(rng, n, d):
+    v = rng.standard_normal((n, d)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_faiss_equals_brute_force():
+    rng = np.random.default_rng(7)
+    base, queries = _unit(rng, 2000, 48), _unit(rng, 25, 48)
+    ids = np.arange(1000, 3000)
+    store = FaissStore(48)
+    store.add(ids, base)
+    scores, got = store.search(queries, 10)
+    brute = queries @ base.T
+    expect = np.argsort(-brute, axis=1)[:, :10]
+    assert np.array_equal(got, ids[expect])
+    assert np.allclose(scores, np.take_along_axis(brute, expect, axis=1), atol=1e-5)
+
+
+def test_store_delete_get_save_load(tmp_path):
+    rng = np.random.default_rng(1)
+    vecs = _unit(rng, 10, 8)
+    store = FaissStore(8)
+    store.add(np.arange(10), vecs)
+    assert store.delete(np.array([2, 5])) == 2 and len(store) == 8
+    assert np.allclose(store.get(np.array([7, 0])), vecs[[7, 0]])
+    _, ids = store.search(vecs[[2]], 8)
+    assert 2 not in ids[0] and 5 not in ids[0]
+    store.save(tmp_path / "v.faiss")
+    again = FaissStore.load(tmp_path / "v.faiss")
+    assert len(again) == 8 and np.allclose(again.get(np.array([9])), vecs[[9]])
+    with pytest.raises(ValueError, match="dimension 8"):
+        store.add(np.arange(1), _unit(rng, 1, 4))
+
+
+def test_chunks_respect_both_limits_and_overlap():
+    tokens = [40, 60, 80, 30, 100, 20, 90]
+    spans = chunk_sentences(tokens, [t + 10 for t in tokens], max_tokens=150, model_max=160, overlap=1)
+    for sp in spans:
+        if sp.first < sp.last:
+            assert sum(tokens[sp.first:sp.last + 1]) <= 150
+            assert sum(t + 10 for t in tokens[sp.first:sp.last + 1]) <= 160
+    assert spans[0].first == 0 and spans[-1].last == len(tokens) - 1
+    for a, b in zip(spans, spans[1:]):
+        assert b.first <= a.last + 1  # contiguous coverage
+        assert b.first >= a.first + 1  # always progresses
+
+
+def test_an_over_long_sentence_is_a_chunk_of_its_own():
+    spans = chunk_sentences([10, 400, 10], max_tokens=256, overlap=1)
+    assert any(sp.first == sp.last == 1 for sp in spans)
+
+
+def test_offline_tokenizer_counts():
+    assert count_tokens(["hello world", ""]) == [2, 0]
