@@ -20,6 +20,8 @@ from .retrieval import Retriever, Settings
 from .sentences import split_sentences
 
 MAX_QUESTION_CHARS = 1000
+# Bump when segmentation, chunking or the embedded text changes: stored vectors then go stale.
+PIPELINE_VERSION = 2
 DEFAULT_TOP_K = 5
 
 
@@ -148,9 +150,9 @@ class Engine:
             if old.model != (self._model_name or old.model):
                 raise InputError(f"index was built with {old.model}; use --rebuild to change the model")
         model = old.model if old else (self._model_name or emb.name)
-        settings = {"chunk_tokens": self.chunk_tokens, "overlap": self.overlap}
+        settings = {"chunk_tokens": self.chunk_tokens, "overlap": self.overlap, "pipeline": PIPELINE_VERSION}
         if old and old.settings and old.settings != settings:
-            old = None  # chunking changed: every document must be re-chunked and re-embedded
+            old = None  # pipeline changed: every document must be re-split and re-embedded
         new_ids = {d.doc_id for d in docs}
         roots = [Path(p).resolve() for p in (scope or [])]
 

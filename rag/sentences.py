@@ -14,6 +14,10 @@ import syntok.segmenter as syntok
 
 _OPEN_QUOTES = "“\""
 _CLOSE_QUOTE_ATTRIBUTION = re.compile(r"[,;–—-]\s*[”\"]\s+[a-z]|[,]\s*[”\"]\s*$")
+# `“Why now?” Mr McFaul asked.` is one sentence: a quote ending in ? or ! and its attribution.
+_ATTRIBUTION_START = re.compile(
+    r"^(?:(?:Mr|Mrs|Ms|Dr|he|she|they|[A-Z][\w.’'-]*)\s+){1,4}(?:said|asked|posted|wrote|told|added|says|asks|replied|tweeted)\b"
+)
 _END_PUNCT = re.compile(r"[.!?…][\"”’')\]]*\s*$|[\"”’]\s*$")
 # Page furniture of scraped news sites: never an answer, whatever its punctuation.
 _CHROME = re.compile(
@@ -63,7 +67,8 @@ def _merge_quoted_questions(para: str, spans: list[tuple[int, int]]) -> list[tup
             runs_into_attribution = (
                 prev.rstrip()[-1:] in "?!" and _quote_open(para[:prev_end]) and _CLOSE_QUOTE_ATTRIBUTION.search(nxt)
             )
-            if continues or runs_into_attribution:
+            attributed = prev.rstrip()[-2:] in ("?”", "!”", '?"', '!"') and _ATTRIBUTION_START.match(nxt)
+            if continues or runs_into_attribution or attributed:
                 out[-1] = (prev_start, end)
                 continue
         out.append((start, end))
