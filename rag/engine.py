@@ -11,6 +11,7 @@ import numpy as np
 
 from . import index as index_io
 from .answer import NOT_FOUND, RefusalPolicy, compose, is_answerable
+from .conversation import rewrite
 from .chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_SENTENCES, chunk_sentences, count_tokens
 from .embedding import DEFAULT_MODEL, load_embedder
 from .errors import InputError, RagError
@@ -256,10 +257,13 @@ class Engine:
         return data
 
     # -- asking ----------------------------------------------------------------------------
-    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, retrieval_query: str | None = None) -> Answer:
-        """Answer from the articles, citing exact sentences; `found` is False when they do not say."""
+    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, history=None) -> Answer:
+        """Answer from the articles, citing exact sentences; `found` is False when they do not say.
+
+        `history` (chat turns, oldest first) lets a follow-up like "who is he?" use the conversation.
+        """
         question = check_question(question)
-        query = retrieval_query or question
+        query = rewrite(question, history) if history else question
         r = self.retriever
         qvec = r.embed_query(query)
         hits = r.search(query, qvec, k=10)

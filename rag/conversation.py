@@ -1,0 +1,55 @@
+"""Follow-up questions: carry the names of the conversation into a question that leans on it."""
+
+from __future__ import annotations
+
+import re
+
+from .text import _WORD
+
+_PRONOUN = re.compile(r"\b(he|she|him|her|his|hers|they|them|their|it|its|this|that|these|those)\b", re.I)
+_FOLLOW_UP = re.compile(r"^\s*(and|but|also|what about|how about|then)\b", re.I)
+_SKIP = {"who", "what", "when", "where", "why", "how", "which", "and", "but", "the", "mr", "mrs", "ms", "dr",
+         "did", "does", "is", "was", "i", "a", "an", "in", "on", "of"}
+
+
+def _names(text: str) -> list[str]:
+    """Capitalised words not at the start of the text: the names a conversation is about."""
+    out = []
+    for i, w in enumerate(_WORD.findall(text)):
+        if w[:1].isupper() and w.lower() not in _SKIP and (i > 0 or len(w) > 3):
+            out.append(w.replace("’s", "").replace("'s", ""))
+    return list(dict.fromkeys(out))
+
+
+def normalise_history(history) -> list[dict]:
+    """[{"role", "content": str}] from Gradio's shapes (content as a string or a list of text blocks)."""
+    out = []
+    for turn in history or []:
+        if isinstance(turn, (list, tuple)) and len(turn) == 2:  # old [user, bot] pairs
+            out += [{"role": "user", "content": str(turn[0] or "")}, {"role": "assistant", "content": str(turn[1] or "")}]
+            continue
+        if not isinstance(turn, dict):
+            continue
+        content = turn.get("content", "")
+        if isinstance(content, list):
+            content = " ".join(b.get("text", "") for b in content if isinstance(b, dict))
+        elif not isinstance(content, str):
+            content = ""
+        out.append({"role": str(turn.get("role", "user")), "content": content})
+    return out
+
+
+def rewrite(question: str, history) -> str:
+    """The question made self-contained for retrieval; unchanged when it already is."""
+    turns = normalise_history(history)
+    previous = [t["content"] for t in turns if t["role"] == "user"]
+    if not previous:
+        return question
+    leans = _PRONOUN.search(question) or _FOLLOW_UP.search(question) or len(_WORD.findall(question)) <= 3
+    if not leans:
+        return question
+    have = {w.lower() for w in _WORD.findall(question)}
+    carried = [n for n in _names(previous[-1]) if n.lower() not in have]
+    if not carried:
+        return question
+    return f"{question.rstrip()} ({' '.join(carried)})"

@@ -1,0 +1,176 @@
+"""The Gradio chat: a thin layer over the `rag` engine (no retrieval logic here).
+
+Run it through `rag serve`, which mounts it with the HTTP API; `python ui.py` also works.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from rag import Engine, InputError, RagError
+from rag.engine import MAX_QUESTION_CHARS
+from rag.ingest import from_text, load_file
+
+EXAMPLES = ["who criticised Hegseth?", "What did McFaul ask?", "Who is Stephen Wertheim?",
+            "How much of Ukraine does Russia occupy?"]
+MAX_HISTORY_TURNS = 20
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_PASTE_CHARS = 200_000
+_MD_SPECIAL = {c: f"&#{ord(c)};" for c in "\\`*_[]()!#|~$"}
+
+
+def escape(text: str) -> str:
+    """HTML-escape and neutralise markdown: article text always shows as text, never as markup."""
+    return "".join(_MD_SPECIAL.get(c, c) for c in html.escape(text, quote=True))
+
+
+def _paragraph(doc_text: str, start: int, end: int) -> tuple[str, str, str]:
+    """The line (paragraph) around a sentence, split into before / sentence / after."""
+    p0 = doc_text.rfind("\n", 0, start) + 1
+    p1 = doc_text.find("\n", end)
+    p1 = len(doc_text) if p1 < 0 else p1
+    return doc_text[p0:start], doc_text[start:end], doc_text[end:p1]
+
+
+def render_sources(engine: Engine, answer, show_scores: bool = False) -> str:
+    """Each cited sentence highlighted inside its paragraph, with title, outlet, date and link."""
+    if not answer.citations:
+        return ""
+    docs = {d.doc_id: d for d in engine.documents}
+    parts = ['<div class="rag-sources">']
+    for c in answer.citations:
+        doc = docs.get(c.doc_id)
+        before, sent, after = _paragraph(doc.text, c.start, c.end) if doc else ("", c.sentence, "")
+        meta = " · ".join(escape(x) for x in (c.source, c.published[:10]) if x)
+        link = ""
+        if c.url.startswith(("http://", "https://")):
+            link = f' · <a href="{html.escape(c.url, quote=True)}" target="_blank" rel="noopener noreferrer">link</a>'
+        score = f" · score {c.score:.3f}" if show_scores else ""
+        parts.append(
+            f'<div class="rag-source" data-n="{c.n}"><b>[{c.n}]</b> <b>{escape(c.title)}</b>'
+            f'{" · " + meta if meta else ""}{link}{score}<br>'
+            f'<span class="rag-para">{escape(before)}<mark class="rag-cited">{escape(sent)}</mark>{escape(after)}'
+            f"</span></div>"
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def format_answer(engine: Engine, answer, show_scores: bool = False) -> str:
+    text = escape(answer.answer).replace("&#91;", "[").replace("&#93;", "]")
+    lines = [text]
+    if answer.rewritten:
+        lines.insert(0, f"<i>Searched for: {escape(answer.rewritten)}</i>")
+    if answer.notice:
+        lines.append(f"<i>{escape(answer.notice)}</i>")
+    sources = render_sources(engine, answer, show_scores)
+    if sources:
+        lines.append("<b>Sources</b>" + sources)
+    return "\n\n".join(lines)
+
+
+class ChatApp:
+    """State shared by the chat handlers: one engine, one write lock."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.write_lock = threading.Lock()
+
+    def chat(self, message, history, show_scores=False):
+        """Stream the answer text, then the answer with its sources."""
+        question = message if isinstance(message, str) else str((message or {}).get("text", ""))
+        history = list(history or [])[-2 * MAX_HISTORY_TURNS:]
+        try:
+            answer = self.engine.ask(question, history=history)
+        except InputError as e:
+            yield f"⚠️ {escape(str(e))}"
+            return
+        except RagError as e:
+            yield f"⚠️ {escape(str(e))}"
+            return
+        except Exception:  # never a trace to the client
+            yield "⚠️ Something went wrong while answering; please try again."
+            return
+        words = answer.answer.split(" ")
+        step = max(1, len(words) // 8)
+        for i in range(step, len(words), step):
+            yield escape(" ".join(words[:i])).replace("&#91;", "[").replace("&#93;", "]")
+            time.sleep(0.01)
+        yield format_answer(self.engine, answer, bool(show_scores))
+
+    def add(self, files, pasted: str, progress=gr.Progress()):
+        """Index uploaded files or pasted text; answerable as soon as this returns."""
+        docs, problems = [], []
+        for f in files or []:
+            path = Path(f if isinstance(f, str) else f.name)
+            try:
+                if path.stat().st_size > MAX_UPLOAD_BYTES:
+                    raise InputError(f"{path.name}: over the {MAX_UPLOAD_BYTES // (1024 * 1024)} MB upload limit")
+                for d in load_file(path, f"upload/{path.name}"):
+                    docs.append(d.__class__(**{**d.to_json(), "path": ""}))
+            except InputError as e:
+                problems.append(str(e).replace(str(path.parent) + "/", ""))
+        if pasted and pasted.strip():
+            if len(pasted) > MAX_PASTE_CHARS:
+                problems.append(f"pasted text is over {MAX_PASTE_CHARS} characters")
+            else:
+                docs.append(from_text(pasted, f"pasted/{int(time.time() * 1000)}"))
+        if not docs:
+            return "⚠️ " + ("; ".join(problems) if problems else "choose a file or paste an article first")
+        progress(0.1, desc="Indexing")
+        try:
+            with self.write_lock:
+                report = self.engine.add_documents(docs)
+        except RagError as e:
+            return f"⚠️ {e}"
+        progress(1.0)
+        msg = f"Added {len(docs)} article(s); the index now holds {report.documents}."
+        return msg + (f" Skipped: {'; '.join(problems)}" if problems else "")
+
+
+CSS = """
+.rag-source{margin:.4em 0;padding:.4em;border-left:3px solid #f0b429;font-size:.92em}
+mark.rag-cited{background:#fde68a;padding:0 .1em}
+"""
+
+
+def build(engine: Engine, compact: bool = False) -> gr.Blocks:
+    """The chat (and, unless compact, the article upload panel) as Gradio Blocks."""
+    app = ChatApp(engine)
+    with gr.Blocks(title="News Q&A with cited sentences", fill_height=True) as demo:
+        if not compact:
+            gr.Markdown("## Ask the news\nAnswers quote the exact sentences they come from. "
+                        "When the articles do not say, the answer says so.")
+        scores = gr.Checkbox(label="Show scores", value=False, render=not compact)
+        chat = gr.ChatInterface(
+            app.chat,
+            api_name="chat",
+            examples=[[q, False] for q in (EXAMPLES if not compact else EXAMPLES[:1])],
+            additional_inputs=[scores],
+            chatbot=gr.Chatbot(height=None if not compact else 420, sanitize_html=True, render_markdown=True,
+                               label="Answers"),
+            textbox=gr.Textbox(placeholder="Ask about the articles…", max_length=MAX_QUESTION_CHARS, submit_btn=True),
+            fill_height=True,
+        )
+        if not compact:
+            with gr.Accordion("Add articles", open=False):
+                files = gr.File(file_count="multiple", file_types=[".txt", ".md", ".html", ".htm", ".json", ".jsonl"],
+                                label="Upload .txt / .md / .html / .json (5 MB each)")
+                pasted = gr.Textbox(lines=6, label="…or paste an article (first line is the title)")
+                status = gr.Markdown()
+                gr.Button("Add to the index").click(app.add, [files, pasted], status, api_name="add")
+        del chat
+    return demo
+
+
+if __name__ == "__main__":
+    import sys
+
+    from rag.cli import main
+
+    sys.exit(main(["serve", *sys.argv[1:]]))
