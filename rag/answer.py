@@ -19,7 +19,7 @@ class RefusalPolicy:
     above which the question is about something the articles do not cover.
     """
 
-    min_dense: float = 0.30
+    min_dense: float = 0.25
     max_missing_keys: float = 0.34
     answer_ratio: float = 0.85  # sentences scoring within this share of the best join the answer
     answer_sentences: int = 2

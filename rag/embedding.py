@@ -92,6 +92,49 @@ class SentenceTransformerEmbedder:
             )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
+    def embed_with_sentences(self, texts: list[str], spans: list[list[tuple[int, int]]],
+                             progress: bool = False) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        """Chunk vectors plus, from the same forward pass, a vector per sentence span of each chunk.
+
+        A sentence's vector is the mean of its own contextual token vectors inside the chunk ("late
+        chunking"): one pass instead of two, and a sentence is read in its context, so "he said"
+        knows who he is. Spans the model truncated away come back as None rows for the caller to
+        embed on their own.
+        """
+        import torch
+        from tqdm.auto import tqdm
+
+        module = self.model[0]
+        tok, model = module.tokenizer, module.auto_model
+        chunk_out = np.zeros((len(texts), self.dim), np.float32)
+        sent_out: list[np.ndarray | None] = [None] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths pad least
+        bar = tqdm(total=len(texts), desc="Embedding", unit="chunk", disable=not progress)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            for b in range(0, len(order), self.batch_size):
+                idx = order[b:b + self.batch_size]
+                enc = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_tokens + 2,
+                          return_offsets_mapping=True, return_tensors="pt")
+                offsets = enc.pop("offset_mapping")
+                hidden = model(**enc).last_hidden_state.float()
+                mask = enc["attention_mask"].unsqueeze(-1).float()
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                chunk_out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+                real = (offsets[:, :, 1] > offsets[:, :, 0])
+                for row, i in enumerate(idx):
+                    vecs = np.zeros((len(spans[i]), self.dim), np.float32)
+                    for k, (s, e) in enumerate(spans[i]):
+                        sel = real[row] & (offsets[row, :, 0] >= s) & (offsets[row, :, 1] <= e)
+                        if sel.any():
+                            v = hidden[row][sel].mean(0)
+                            vecs[k] = (v / v.norm().clamp(min=1e-9)).numpy()
+                        else:
+                            vecs[k] = np.nan  # truncated away
+                    sent_out[i] = vecs
+                bar.update(len(idx))
+        bar.close()
+        return chunk_out, sent_out
+
 
 @lru_cache(maxsize=4)
 def load_embedder(model: str = DEFAULT_MODEL, precision: Precision = "auto") -> SentenceTransformerEmbedder:

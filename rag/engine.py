@@ -67,8 +67,9 @@ class Engine:
     def __init__(self, index_dir: str | os.PathLike = "index", model: str | None = None,
                  embedder=None, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
                  overlap: int = DEFAULT_OVERLAP_SENTENCES, settings: Settings | None = None,
-                 policy: RefusalPolicy | None = None):
+                 policy: RefusalPolicy | None = None, sentence_vectors: str = "late"):
         self.index_dir = Path(index_dir)
+        self.sentence_vectors = sentence_vectors  # "late": pooled inside the chunk pass; "separate"
         self._model_name = model
         self._embedder = embedder
         self.chunk_tokens = chunk_tokens
@@ -151,7 +152,8 @@ class Engine:
             if old.model != (self._model_name or old.model):
                 raise InputError(f"index was built with {old.model}; use --rebuild to change the model")
         model = old.model if old else (self._model_name or emb.name)
-        settings = {"chunk_tokens": self.chunk_tokens, "overlap": self.overlap, "pipeline": PIPELINE_VERSION}
+        settings = {"chunk_tokens": self.chunk_tokens, "overlap": self.overlap, "pipeline": PIPELINE_VERSION,
+                    "sentence_vectors": self.sentence_vectors}
         if old and old.settings and old.settings != settings:
             old = None  # pipeline changed: every document must be re-split and re-embedded
         new_ids = {d.doc_id for d in docs}
@@ -212,6 +214,7 @@ class Engine:
             chunk_vecs.append(old.chunk_store.get(c[:, 0]))
             sent_vecs.append(old.sentence_store.get(s[s[:, 5] == 1, 0]))
         texts_c, texts_s = [], []
+        members: list[list[tuple[int, int, int]]] = []  # per chunk: (sentence in texts_s, start, end)
         pending_c, pending_s = [], []
         for d in todo:
             row = len(documents)
@@ -230,19 +233,25 @@ class Engine:
             spans_c = chunk_sentences(count_tokens(cit_text), emb.count_tokens(cit_text), self.chunk_tokens,
                                       emb.max_tokens - prefix_tokens, self.overlap)
             c = np.zeros((len(spans_c), 5), np.int64)
+            k0 = len(texts_s)
             for j, sp in enumerate(spans_c):
                 c[j] = (data.next_id, row, base + cit[sp.first], base + cit[sp.last], sp.tokens)
                 data.next_id += 1
-                texts_c.append(prefix + " ".join(cit_text[sp.first:sp.last + 1]))
+                text, mem = prefix, []
+                for m in range(sp.first, sp.last + 1):
+                    text += " " if m > sp.first else ""
+                    mem.append((k0 + m, len(text), len(text) + len(cit_text[m])))
+                    text += cit_text[m]
+                texts_c.append(text)
+                members.append(mem)
             chunk_rows.append(c)
             pending_c.append(c[:, 0])
             pending_s.append(s[s[:, 5] == 1, 0])
             texts_s.extend(cit_text)
         if todo:
-            vecs = emb.embed(texts_c + texts_s, progress=progress)
-            chunk_vecs.append(vecs[: len(texts_c)])
-            sent_vecs.append(vecs[len(texts_c):])
-            report.embedded = len(texts_c) + len(texts_s)
+            cvecs, svecs, report.embedded = self._embed(emb, texts_c, texts_s, members, progress)
+            chunk_vecs.append(cvecs)
+            sent_vecs.append(svecs)
             report.embedded_documents = len(todo)
         data.documents = documents
         data.sentences = np.vstack(sent_rows) if sent_rows else data.sentences
@@ -255,6 +264,23 @@ class Engine:
             data.chunk_store.add(order_c, np.vstack(chunk_vecs))
             data.sentence_store.add(order_s, np.vstack(sent_vecs))
         return data
+
+    def _embed(self, emb, texts_c, texts_s, members, progress):
+        """Chunk and sentence vectors; one model pass when the embedder can pool sentences in context."""
+        if self.sentence_vectors == "late" and hasattr(emb, "embed_with_sentences"):
+            cvecs, per_chunk = emb.embed_with_sentences(texts_c, [[(a, b) for _, a, b in m] for m in members],
+                                                        progress=progress)
+            svecs = np.full((len(texts_s), emb.dim), np.nan, np.float32)
+            for mem, vecs in zip(members, per_chunk):
+                for (k, _, _), v in zip(mem, vecs):
+                    if np.isnan(svecs[k, 0]) and not np.isnan(v[0]):
+                        svecs[k] = v  # a sentence in two chunks (the overlap) keeps its first reading
+            missing = np.flatnonzero(np.isnan(svecs[:, 0]))
+            if len(missing):  # sentences the model truncated out of their chunk
+                svecs[missing] = emb.embed([texts_s[k] for k in missing])
+            return cvecs, svecs, len(texts_c) + len(missing)
+        vecs = emb.embed(texts_c + texts_s, progress=progress)
+        return vecs[: len(texts_c)], vecs[len(texts_c):], len(vecs)
 
     # -- asking ----------------------------------------------------------------------------
     def ask(self, question: str, top_k: int = DEFAULT_TOP_K, history=None) -> Answer:

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One entry point for newcomers and CI.
+#   bash dev.sh chat   set up .venv (first run), build the index from seeds/ (first run), start the chat
+#   bash dev.sh test   set up .venv with the test extras and Chromium, run the whole test suite
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+VENV=.venv
+
+setup() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$PY" -m venv "$VENV"
+  fi
+  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+  # A CPU build of torch before anything else, so sentence-transformers does not pull a multi-GB CUDA one.
+  if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+    if curl -s -m 3 -o /dev/null https://download.pytorch.org/whl/cpu/; then
+      "$VENV/bin/pip" install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
+    else
+      # No route to the PyTorch index (a closed network): a local mirror or wheel cache provides it.
+      "$VENV/bin/pip" install -q "torch==2.13.0"
+    fi
+  fi
+  "$VENV/bin/pip" install -q -e ".[$1]" 2>&1 | grep -v -E "^WARNING: Location|is ignored" || true
+}
+
+case "${1:-}" in
+  chat)
+    shift
+    setup eval
+    exec "$VENV/bin/rag" serve "$@"
+    ;;
+  test)
+    shift
+    setup test,eval
+    if ! command -v chromium >/dev/null 2>&1; then
+      if [ "$(id -u)" = 0 ]; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+          || echo "dev.sh: could not install chromium; browser tests will be skipped" >&2
+      else
+        echo "dev.sh: chromium is not installed (sudo apt-get install chromium); browser tests will be skipped" >&2
+      fi
+    fi
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  *)
+    echo "usage: bash dev.sh chat [--port N] | bash dev.sh test [pytest args]" >&2
+    exit 2
+    ;;
+esac
