@@ -57,6 +57,10 @@ class SentenceTransformerEmbedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # token-count calls on long texts warn about truncation we do not do
+        hf_logging.disable_progress_bar()
 
         self.name = model
         self.batch_size = batch_size
