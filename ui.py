@@ -25,8 +25,13 @@ _MD_SPECIAL = {c: f"&#{ord(c)};" for c in "\\`*_[]()!#|~$"}
 
 
 def escape(text: str) -> str:
-    """HTML-escape and neutralise markdown: article text always shows as text, never as markup."""
-    return "".join(_MD_SPECIAL.get(c, c) for c in html.escape(text, quote=True))
+    """HTML-escape and neutralise markdown: article text always shows as text, never as markup.
+
+    Markdown punctuation becomes numeric entities, and "://" and "www." are broken up so the
+    renderer's autolinker does not turn a URL in an article into a live link.
+    """
+    out = "".join(_MD_SPECIAL.get(c, c) for c in html.escape(text, quote=True))
+    return out.replace("://", "&#58;//").replace("www.", "www&#46;")
 
 
 def _paragraph(doc_text: str, start: int, end: int) -> tuple[str, str, str]:
@@ -146,12 +151,13 @@ def build(engine: Engine, compact: bool = False) -> gr.Blocks:
         if not compact:
             gr.Markdown("## Ask the news\nAnswers quote the exact sentences they come from. "
                         "When the articles do not say, the answer says so.")
-        scores = gr.Checkbox(label="Show scores", value=False, render=not compact)
+        # The compact widget has no settings: every pixel goes to the answer and its sources.
+        scores = [] if compact else [gr.Checkbox(label="Show scores", value=False)]
         chat = gr.ChatInterface(
             app.chat,
             api_name="chat",
-            examples=[[q, False] for q in (EXAMPLES if not compact else EXAMPLES[:1])],
-            additional_inputs=[scores],
+            examples=EXAMPLES[:2] if compact else [[q, False] for q in EXAMPLES],
+            additional_inputs=scores,
             chatbot=gr.Chatbot(height=None if not compact else 420, sanitize_html=True, render_markdown=True,
                                label="Answers"),
             textbox=gr.Textbox(placeholder="Ask about the articles…", max_length=MAX_QUESTION_CHARS, submit_btn=True),

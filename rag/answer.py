@@ -22,6 +22,7 @@ class RefusalPolicy:
     min_dense: float = 0.25
     max_missing_keys: float = 0.34
     answer_ratio: float = 0.85  # sentences scoring within this share of the best join the answer
+    citation_ratio: float = 0.5  # citations scoring below this share of the best are dropped as noise
     answer_sentences: int = 2
 
 

@@ -300,6 +300,7 @@ class Engine:
         rewritten = query if query != question else ""
         if not is_answerable(r, query, top, hits_text, self.policy):
             return Answer(question, NOT_FOUND, False, [], rewritten=rewritten)
+        top = [h for h in top if h.score >= self.policy.citation_ratio * top[0].score]
         return Answer(question, compose(top, r.sentence_text, self.policy), True,
                       [self.citation(n, h.row, h.score) for n, h in enumerate(top, 1)], rewritten=rewritten)
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from .engine import MAX_QUESTION_CHARS, Engine
+from .engine import Engine
 from .errors import RagError
 
 MAX_HISTORY_TURNS = 20

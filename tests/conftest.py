@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
+import socket
+import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +97,53 @@ def run_cli(*args, input=None, cwd=None, timeout=300):
 def needs_multihop():
     return pytest.mark.skipif(not (MULTIHOP / "corpus.json").is_file(),
                               reason=f"MultiHop-RAG not found at {MULTIHOP} (set MULTIHOP_DIR)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, headers=None, timeout=60):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"content-type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read().decode()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """`rag serve` on a fresh directory: the first start builds the index from seeds/."""
+    root = tmp_path_factory.mktemp("serve")
+    shutil.copytree(SEEDS, root / "seeds")
+    port, host_port = free_port(), free_port()
+    allowed = f"http://127.0.0.1:{host_port}"  # the host page of the embedding test
+    log = open(root / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--port", str(port), "--index", str(root / "index"),
+                             "--seeds", str(root / "seeds"), "--allow-origin", allowed],
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError((root / "serve.log").read_text())
+        try:
+            if http("GET", url + "/health", timeout=2)[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("server did not start: " + (root / "serve.log").read_text())
+    first_health = json.loads(http("GET", url + "/health")[2])
+    yield {"url": url, "root": root, "log": root / "serve.log", "allowed": allowed, "host_port": host_port,
+           "first_health": first_health}
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
