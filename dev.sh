@@ -18,10 +18,11 @@ setup() {
       "$VENV/bin/pip" install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
     else
       # No route to the PyTorch index (a closed network): a local mirror or wheel cache provides it.
-      "$VENV/bin/pip" install -q "torch==2.13.0"
+      "$VENV/bin/pip" install -q "torch==2.13.0" 2>&1 | grep -v -E "^WARNING: Location|is ignored" || true
     fi
   fi
   "$VENV/bin/pip" install -q -e ".[$1]" 2>&1 | grep -v -E "^WARNING: Location|is ignored" || true
+  "$VENV/bin/python" -c "import rag, torch" || { echo "dev.sh: installation failed" >&2; exit 1; }
 }
 
 case "${1:-}" in

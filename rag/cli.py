@@ -132,11 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("eval", help="measure retrieval and answers on a benchmark")
     sp.add_argument("benchmark", choices=["multihop"])
     sp.add_argument("data_dir")
-    common(sp)
+    sp.add_argument("--index", dest="eval_index", default=None,
+                    help="index directory for the benchmark corpus (default .cache/multihop-index/)")
+    sp.add_argument("--model", default=os.environ.get("RAG_MODEL"), help="embedding model (default: bundled)")
     sp.add_argument("--split", choices=["dev", "test", "all"], default="test")
     sp.add_argument("--limit", type=int, default=None)
     sp.add_argument("--json", dest="json_out", default=None, metavar="OUT")
-    sp.add_argument("--no-metadata", action="store_true")
+    sp.add_argument("--no-metadata", action="store_true",
+                    help="only the run without outlet/date cues read from the question")
     sp.set_defaults(func=cmd_eval)
     return p
 

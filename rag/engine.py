@@ -17,7 +17,7 @@ from .embedding import DEFAULT_MODEL, load_embedder
 from .errors import InputError, RagError
 from .ingest import discover, load_file
 from .records import Answer, Citation, Document
-from .retrieval import Retriever, Settings
+from .retrieval import ChunkHit, Retriever, SentenceHit, Settings
 from .sentences import split_sentences
 
 MAX_QUESTION_CHARS = 1000
@@ -42,6 +42,17 @@ class IndexReport:
 
     def to_json(self) -> dict:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class Retrieval:
+    """What retrieval found for one question, before an answer is written."""
+
+    question: str
+    query: str  # the question as searched (rewritten from the conversation when needed)
+    chunks: list[ChunkHit]
+    sentences: list[SentenceHit]
+    found: bool
 
 
 def check_question(question: str) -> str:
@@ -283,26 +294,35 @@ class Engine:
         return vecs[: len(texts_c)], vecs[len(texts_c):], len(vecs)
 
     # -- asking ----------------------------------------------------------------------------
-    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, history=None) -> Answer:
-        """Answer from the articles, citing exact sentences; `found` is False when they do not say.
-
-        `history` (chat turns, oldest first) lets a follow-up like "who is he?" use the conversation.
-        """
+    def retrieve(self, question: str, top_k: int = DEFAULT_TOP_K, history=None) -> Retrieval:
+        """The best chunks and sentences for a question, and whether they answer it."""
         question = check_question(question)
         query = rewrite(question, history) if history else question
         r = self.retriever
         qvec = r.embed_query(query)
         hits = r.search(query, qvec, k=10)
         top = r.sentences(query, qvec, hits, k=max(1, top_k))
-        hits_text = " ".join(
-            f"{self.documents[self.load().chunks[h.row, 1]].title} {r.chunk_text[h.row]}" for h in hits[:6]
-        )
-        rewritten = query if query != question else ""
-        if not is_answerable(r, query, top, hits_text, self.policy):
-            return Answer(question, NOT_FOUND, False, [], rewritten=rewritten)
-        top = [h for h in top if h.score >= self.policy.citation_ratio * top[0].score]
-        return Answer(question, compose(top, r.sentence_text, self.policy), True,
-                      [self.citation(n, h.row, h.score) for n, h in enumerate(top, 1)], rewritten=rewritten)
+        data = self.load()
+        hits_text = " ".join(f"{data.documents[data.chunks[h.row, 1]].title} {r.chunk_text[h.row]}" for h in hits[:6])
+        found = is_answerable(r, query, top, hits_text, self.policy)
+        if found:
+            top = [h for h in top if h.score >= self.policy.citation_ratio * top[0].score]
+        return Retrieval(question, query, hits, top, found)
+
+    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, history=None) -> Answer:
+        """Answer from the articles, citing exact sentences; `found` is False when they do not say.
+
+        `history` (chat turns, oldest first) lets a follow-up like "who is he?" use the conversation.
+        """
+        return self.answer(self.retrieve(question, top_k, history))
+
+    def answer(self, ret: Retrieval) -> Answer:
+        """The extractive answer for a retrieval: its best sentences with [n] markers, or a refusal."""
+        rewritten = ret.query if ret.query != ret.question else ""
+        if not ret.found:
+            return Answer(ret.question, NOT_FOUND, False, [], rewritten=rewritten)
+        return Answer(ret.question, compose(ret.sentences, self.retriever.sentence_text, self.policy), True,
+                      [self.citation(n, h.row, h.score) for n, h in enumerate(ret.sentences, 1)], rewritten=rewritten)
 
     def citation(self, n: int, row: int, score: float) -> Citation:
         data = self.load()

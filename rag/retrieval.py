@@ -41,6 +41,7 @@ class Settings:
     chunks_for_sentences: int = 6  # sentence scoring looks inside this many best chunks
     lexical_weight: float = 0.35
     chunk_weight: float = 0.15
+    metadata: bool = True  # use outlets and dates named in the question
 
 
 class Retriever:
