@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import time
 from dataclasses import dataclass, field
@@ -53,6 +54,17 @@ class Retrieval:
     chunks: list[ChunkHit]
     sentences: list[SentenceHit]
     found: bool
+
+
+def _describe(doc: Document) -> str:
+    """A document's title, outlet and date in words, for matching the names a question uses."""
+    when = ""
+    try:
+        d = datetime.date.fromisoformat(doc.published[:10])
+        when = f"{d.strftime('%B')} {d.day} {d.year}"
+    except ValueError:
+        pass
+    return f"{doc.title} {doc.source} {when}"
 
 
 def check_question(question: str) -> str:
@@ -303,7 +315,8 @@ class Engine:
         hits = r.search(query, qvec, k=10)
         top = r.sentences(query, qvec, hits, k=max(1, top_k))
         data = self.load()
-        hits_text = " ".join(f"{data.documents[data.chunks[h.row, 1]].title} {r.chunk_text[h.row]}" for h in hits[:6])
+        hits_text = " ".join(f"{_describe(data.documents[data.chunks[h.row, 1]])} {r.chunk_text[h.row]}"
+                             for h in hits[:6])
         found = is_answerable(r, query, top, hits_text, self.policy)
         if found:
             top = [h for h in top if h.score >= self.policy.citation_ratio * top[0].score]

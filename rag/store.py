@@ -22,8 +22,8 @@ class VectorStore(Protocol):
 
     def delete(self, ids: np.ndarray) -> int: ...
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids), each (n_queries, k); missing hits have id -1."""
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids), each (n_queries, k), restricted to `allowed` ids if given; missing hits have id -1."""
 
     def get(self, ids: np.ndarray) -> np.ndarray:
         """The stored vectors of `ids`, in that order."""
@@ -61,12 +61,18 @@ class FaissStore:
             return 0
         return int(self._index.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        k = max(1, min(k, len(self))) if len(self) else 1
         if not len(self):
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        return self._index.search(queries, k)
+        k = max(1, min(k, len(self)))
+        if allowed is None:
+            return self._index.search(queries, k)
+        # IndexIDMap translates the selector to its external ids: filtering happens inside the scan.
+        selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+        return self._index.search(queries, k, params=faiss.SearchParameters(sel=selector))
 
     def get(self, ids: np.ndarray) -> np.ndarray:
         if len(ids) == 0:
