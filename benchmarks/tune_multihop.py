@@ -1,7 +1,8 @@
 """Try retrieval settings on the MultiHop-RAG dev split (never the test split).
 
 Usage: python benchmarks/tune_multihop.py ../shared/eval/multihop_rag [--limit N] "bm25_weight=1.5" "..."
-Each argument is one configuration: comma-separated Settings / RefusalPolicy fields.
+Each argument is one configuration: comma-separated Settings / RefusalPolicy fields changed from
+their defaults, e.g. "bm25_weight=1.5,candidates=100".
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ def main() -> int:
     engine = Engine(args.index)
     engine.index([Path(args.data_dir) / "corpus.json"])
     print(f"{'config':48}" + "".join(f"{k[:10]:>11}" for k in KEYS) + f"{'p95 ms':>8}")
+    from rag.answer import RefusalPolicy
+    from rag.retrieval import Settings
+
     for cfg in args.configs:
+        engine.settings, engine.policy = Settings(), RefusalPolicy()  # each configuration from the defaults
         for item in filter(None, cfg.split(",")):
             key, value = item.split("=")
             target = engine.settings if hasattr(engine.settings, key) else engine.policy

@@ -61,16 +61,16 @@ class MetadataCues:
         self._patterns = [(a, _pattern(a)) for a in sorted(self.alias_docs, key=len, reverse=True)]
         self.dates = [p[:10] for p in published]
 
-    def outlets(self, question: str) -> list[list[int]]:
-        """Document rows of each outlet the question names, in the order it names them."""
+    def outlets(self, question: str) -> list[tuple[int, int, list[int]]]:
+        """(start, end, document rows) of each outlet the question names, in the order it names them."""
         found, taken = [], []
         for alias, pat in self._patterns:
             m = pat.search(question)
             if not m or any(s < m.end() and m.start() < e for s, e in taken):
                 continue  # absent, or inside a longer name already matched
             taken.append(m.span())
-            found.append((m.start(), self.alias_docs[alias]))
-        return [docs for _, docs in sorted(found)]
+            found.append((m.start(), m.end(), self.alias_docs[alias]))
+        return sorted(found, key=lambda f: f[0])
 
     def date_mask(self, question: str) -> np.ndarray | None:
         """Documents published on a day (or in a month) the question names; None when it names none."""

@@ -37,13 +37,17 @@ class Settings:
     """Retrieval knobs; defaults are tuned on the MultiHop-RAG dev split (see BENCHMARKS.md)."""
 
     candidates: int = 50  # from each retriever before fusion
-    dense_weight: float = 1.0
+    dense_weight: float = 0.33
     bm25_weight: float = 1.0
     chunks_for_sentences: int = 6  # sentence scoring looks inside this many best chunks
     lexical_weight: float = 0.35
     chunk_weight: float = 0.15
     metadata: bool = True  # use outlets and dates named in the question
     date_bonus: float = 0.5  # in units of a first-place vote of one ranking
+    split_outlets: bool = False  # search each named outlet with its own clause of the question too
+    clause_weight: float = 1.0
+    sentence_weight: float = 0.0  # a third ranking: chunks by their best sentence's cosine
+    same_doc_penalty: float = 0.0  # demote each further chunk of an article by this share
 
 
 class Retriever:
@@ -73,6 +77,12 @@ class Retriever:
         self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
         self.vocabulary = set(df)
         self.chunk_doc = data.chunks[:, 1]
+        # Each citable sentence's chunk (the first, when the overlap puts it in two): sentence-level
+        # dense hits vote for chunks.
+        self.sentence_chunk = np.full(len(sents), -1, np.int64)
+        for row, rows in reversed(list(enumerate(self.citable_rows))):
+            self.sentence_chunk[rows] = row
+        self.sentence_doc = sents[:, 1]
         self.cues = MetadataCues([d.source for d in docs], [d.published for d in docs])
 
     def embed_query(self, question: str) -> np.ndarray:
@@ -96,19 +106,45 @@ class Retriever:
         fused: dict[int, float] = {}
         if outlets:
             lists = []
-            for docs in outlets:
-                part = self._fuse(qvec, qterms, np.isin(self.chunk_doc, docs), boost)
+            for i, (_, _, docs) in enumerate(outlets):
+                mask = np.isin(self.chunk_doc, docs)
+                part = self._fuse(qvec, qterms, mask, boost)
+                if s.split_outlets and len(outlets) > 1:
+                    # A comparison asks one thing of each outlet: search each with its own clause too.
+                    lo = outlets[i - 1][1] if i else 0
+                    hi = outlets[i + 1][0] if i + 1 < len(outlets) else len(question)
+                    clause = question[lo:hi]
+                    sub = self._fuse(self.embed_query(clause), [t for t in terms(clause) if t in self.vocabulary],
+                                     mask, boost)
+                    for r, v in sub.items():
+                        part[r] = part.get(r, 0.0) + s.clause_weight * v
                 fused.update(part)
-                lists.append(sorted(part, key=lambda r: -part[r]))
+                lists.append(self._diverse(part))
             ranked = _interleave(lists)
         if len(ranked) < k:
             part = self._fuse(qvec, qterms, None, boost)
-            ranked += [r for r in sorted(part, key=lambda r: -part[r]) if r not in set(ranked)]
+            have = set(ranked)
+            ranked += [r for r in self._diverse(part) if r not in have]
             for r, v in part.items():
                 fused.setdefault(r, v)
         best = ranked[:k]
         vecs = self.data.chunk_store.get(self.data.chunks[best, 0]) if best else np.zeros((0, len(qvec)))
         return [ChunkHit(r, fused[r], float(d)) for r, d in zip(best, vecs @ qvec)]
+
+    def _diverse(self, fused: dict[int, float]) -> list[int]:
+        """Rows by score, each further chunk of an already chosen article demoted: multi-hop questions
+        need facts from several articles, and the second-best chunk of one article rarely adds one."""
+        penalty = self.settings.same_doc_penalty
+        order = sorted(fused, key=lambda r: -fused[r])
+        if penalty <= 0:
+            return order
+        seen: dict[int, int] = {}
+        adjusted = {}
+        for r in order:
+            d = int(self.chunk_doc[r])
+            adjusted[r] = fused[r] * (1 - penalty) ** seen.get(d, 0)
+            seen[d] = seen.get(d, 0) + 1
+        return sorted(order, key=lambda r: -adjusted[r])
 
     def _fuse(self, qvec, qterms, mask, boost) -> dict[int, float]:
         """Fused scores of dense and BM25 candidates, within `mask` (a chunk mask) if given."""
@@ -120,6 +156,23 @@ class Retriever:
             if cid >= 0:
                 row = self.chunk_row[int(cid)]
                 fused[row] = fused.get(row, 0.0) + s.dense_weight / (RRF_K + rank + 1)
+        if s.sentence_weight > 0:
+            allowed_s = None
+            if mask is not None:
+                docs = np.unique(self.chunk_doc[mask])
+                allowed_s = self.data.sentences[np.isin(self.sentence_doc, docs) & (self.data.sentences[:, 5] == 1), 0]
+            _, sids = self.data.sentence_store.search(qvec[None, :], s.candidates * 2, allowed=allowed_s)
+            rank = 0
+            seen = set()
+            for sid in sids[0]:
+                if sid < 0:
+                    continue
+                row = int(self.sentence_chunk[self.sentence_row[int(sid)]])
+                if row < 0 or row in seen:
+                    continue
+                seen.add(row)
+                fused[row] = fused.get(row, 0.0) + s.sentence_weight / (RRF_K + rank + 1)
+                rank += 1
         if self.bm25 is not None and qterms:
             k_bm = min(s.candidates, len(self.chunk_text) if mask is None else int(mask.sum()))
             if k_bm > 0:
