@@ -14,12 +14,15 @@ NOT_FOUND = "I could not find this in these articles."
 class RefusalPolicy:
     """When to say "not in these articles" instead of citing loosely related sentences.
 
-    min_dense: the best sentence's cosine to the question below this means nothing is on topic.
+    min_dense: the best sentence's cosine to the question below this means nothing is on topic,
+    unless every name in the question is found (min_dense_all_names then applies): a short question
+    about a named person ("What did James Cleverly say?") scores low cosines against long sentences.
     max_missing_keys: share of the question's names and numbers absent from the best chunks
     above which the question is about something the articles do not cover.
     """
 
-    min_dense: float = 0.25
+    min_dense: float = 0.42
+    min_dense_all_names: float = 0.25  # when every name in the question is in the best chunks
     max_missing_keys: float = 0.34
     answer_ratio: float = 0.85  # sentences scoring within this share of the best join the answer
     citation_ratio: float = 0.5  # citations scoring below this share of the best are dropped as noise
@@ -32,12 +35,14 @@ def is_answerable(retriever: Retriever, question: str, top: list[SentenceHit], h
     if not top:
         return False
     keys = list(dict.fromkeys(key_terms(question)))
+    missing = 0
     if keys:
         present = set(terms(hits_text))
         missing = sum(1 for k in keys if k not in present)
         if missing / len(keys) > policy.max_missing_keys:
             return False
-    return max(h.dense for h in top) >= policy.min_dense
+    best = max(h.dense for h in top)
+    return best >= policy.min_dense or (bool(keys) and missing == 0 and best >= policy.min_dense_all_names)
 
 
 def compose(top: list[SentenceHit], sentence_text: list[str], policy: RefusalPolicy) -> str:

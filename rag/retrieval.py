@@ -42,6 +42,10 @@ class Settings:
     chunks_for_sentences: int = 6  # sentence scoring looks inside this many best chunks
     lexical_weight: float = 0.35
     chunk_weight: float = 0.15
+    rerank_weight: float = 2.0  # best-sentence term coverage, in units of a first-place vote
+    rerank_depth: int = 30
+    bm25_k1: float = 1.5
+    bm25_b: float = 0.75
     metadata: bool = True  # use outlets and dates named in the question
     date_bonus: float = 0.5  # in units of a first-place vote of one ranking
     split_outlets: bool = False  # search each named outlet with its own clause of the question too
@@ -70,13 +74,14 @@ class Retriever:
         chunk_terms = [terms(f"{docs[c[1]].title} {t}") for c, t in zip(data.chunks, self.chunk_text)]
         self.bm25 = None
         if chunk_terms and any(chunk_terms):
-            self.bm25 = bm25s.BM25()
+            self.bm25 = bm25s.BM25(k1=self.settings.bm25_k1, b=self.settings.bm25_b)
             self.bm25.index([t or ["\0"] for t in chunk_terms], show_progress=False)
         df = Counter(t for ts in chunk_terms for t in set(ts))
         n = max(1, len(chunk_terms))
         self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
         self.vocabulary = set(df)
         self.chunk_doc = data.chunks[:, 1]
+        self._terms_cache: dict[int, frozenset] = {}
         # Each citable sentence's chunk (the first, when the overlap puts it in two): sentence-level
         # dense hits vote for chunks.
         self.sentence_chunk = np.full(len(sents), -1, np.int64)
@@ -118,11 +123,12 @@ class Retriever:
                                      mask, boost)
                     for r, v in sub.items():
                         part[r] = part.get(r, 0.0) + s.clause_weight * v
+                part = self._rerank(part, qterms)
                 fused.update(part)
                 lists.append(self._diverse(part))
             ranked = _interleave(lists)
         if len(ranked) < k:
-            part = self._fuse(qvec, qterms, None, boost)
+            part = self._rerank(self._fuse(qvec, qterms, None, boost), qterms)
             have = set(ranked)
             ranked += [r for r in self._diverse(part) if r not in have]
             for r, v in part.items():
@@ -130,6 +136,30 @@ class Retriever:
         best = ranked[:k]
         vecs = self.data.chunk_store.get(self.data.chunks[best, 0]) if best else np.zeros((0, len(qvec)))
         return [ChunkHit(r, fused[r], float(d)) for r, d in zip(best, vecs @ qvec)]
+
+    def _rerank(self, fused: dict[int, float], qterms: list[str]) -> dict[int, float]:
+        """Add the best single sentence's coverage of the question's terms: a gold fact is one
+        sentence, and a chunk whose words are spread thin over many sentences is a weaker match."""
+        w = self.settings.rerank_weight
+        if w <= 0 or not qterms:
+            return fused
+        top = sorted(fused, key=lambda r: -fused[r])[: self.settings.rerank_depth]
+        idf = [self.idf.get(t, 1.0) for t in qterms]
+        total = sum(idf)
+        out = dict(fused)
+        for row in top:
+            best = 0.0
+            for r in self.citable_rows[row]:
+                have = self._sentence_terms(int(r))
+                best = max(best, sum(x for t, x in zip(qterms, idf) if t in have) / total)
+            out[row] = fused[row] + w * best / (RRF_K + 1)
+        return out
+
+    def _sentence_terms(self, row: int) -> frozenset:
+        got = self._terms_cache.get(row)
+        if got is None:
+            got = self._terms_cache[row] = frozenset(terms(self.sentence_text[row]))
+        return got
 
     def _diverse(self, fused: dict[int, float]) -> list[int]:
         """Rows by score, each further chunk of an already chosen article demoted: multi-hop questions
