@@ -12,7 +12,6 @@ import json
 import re
 import sys
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -71,7 +71,13 @@ class Retriever:
         # Row lookups from the stores' stable ids.
         self.chunk_row = {int(i): r for r, i in enumerate(data.chunks[:, 0])}
         self.sentence_row = {int(i): r for r, i in enumerate(sents[:, 0])}
-        chunk_terms = [terms(f"{docs[c[1]].title} {t}") for c, t in zip(data.chunks, self.chunk_text)]
+        # Terms of every citable sentence once; a chunk's terms are its title's plus its sentences'.
+        self.sentence_terms: dict[int, list[str]] = {
+            int(r): terms(self.sentence_text[r]) for r in np.flatnonzero(sents[:, 5])} if len(sents) else {}
+        self._sentence_term_sets = {r: frozenset(t) for r, t in self.sentence_terms.items()}
+        title_terms = [terms(d.title) for d in docs]
+        chunk_terms = [title_terms[c[1]] + [t for r in rows for t in self.sentence_terms[int(r)]]
+                       for c, rows in zip(data.chunks, self.citable_rows)]
         self.bm25 = None
         if chunk_terms and any(chunk_terms):
             self.bm25 = bm25s.BM25(k1=self.settings.bm25_k1, b=self.settings.bm25_b)
@@ -81,7 +87,6 @@ class Retriever:
         self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
         self.vocabulary = set(df)
         self.chunk_doc = data.chunks[:, 1]
-        self._terms_cache: dict[int, frozenset] = {}
         # Each citable sentence's chunk (the first, when the overlap puts it in two): sentence-level
         # dense hits vote for chunks.
         self.sentence_chunk = np.full(len(sents), -1, np.int64)
@@ -143,23 +148,11 @@ class Retriever:
         w = self.settings.rerank_weight
         if w <= 0 or not qterms:
             return fused
-        top = sorted(fused, key=lambda r: -fused[r])[: self.settings.rerank_depth]
-        idf = [self.idf.get(t, 1.0) for t in qterms]
-        total = sum(idf)
         out = dict(fused)
-        for row in top:
-            best = 0.0
-            for r in self.citable_rows[row]:
-                have = self._sentence_terms(int(r))
-                best = max(best, sum(x for t, x in zip(qterms, idf) if t in have) / total)
+        for row in sorted(fused, key=lambda r: -fused[r])[: self.settings.rerank_depth]:
+            best = max((self.coverage(qterms, int(r)) for r in self.citable_rows[row]), default=0.0)
             out[row] = fused[row] + w * best / (RRF_K + 1)
         return out
-
-    def _sentence_terms(self, row: int) -> frozenset:
-        got = self._terms_cache.get(row)
-        if got is None:
-            got = self._terms_cache[row] = frozenset(terms(self.sentence_text[row]))
-        return got
 
     def _diverse(self, fused: dict[int, float]) -> list[int]:
         """Rows by score, each further chunk of an already chosen article demoted: multi-hop questions
@@ -217,11 +210,11 @@ class Retriever:
                 fused[row] += float(boost[row])
         return fused
 
-    def lexical(self, qterms: list[str], text: str) -> float:
-        """Idf-weighted share of the question's terms found in `text`."""
+    def coverage(self, qterms: list[str], row: int) -> float:
+        """Idf-weighted share of the question's terms found in sentence `row`."""
         if not qterms:
             return 0.0
-        present = set(terms(text))
+        present = self._sentence_term_sets[row]
         total = sum(self.idf.get(t, 1.0) for t in qterms)
         return sum(self.idf.get(t, 1.0) for t in qterms if t in present) / total
 
@@ -240,14 +233,14 @@ class Retriever:
         qterms = list(dict.fromkeys(terms(question)))
         scored = []
         for r, d in zip(order, dense.tolist()):
-            lex = self.lexical(qterms, self.sentence_text[r])
+            lex = self.coverage(qterms, r)
             score = d + s.lexical_weight * lex + s.chunk_weight / (1 + rows[r]) + cue_bonus(question, self.sentence_text[r])
             scored.append(SentenceHit(r, score, d, lex, rows[r]))
         scored.sort(key=lambda h: -h.score)
         out: list[SentenceHit] = []
         seen: list[set[str]] = []
         for h in scored:
-            words = set(terms(self.sentence_text[h.row]))
+            words = self._sentence_term_sets[h.row]
             if any(_jaccard(words, w) > 0.8 for w in seen):
                 continue  # the same sentence syndicated in two articles: cite it once
             seen.append(words)
