@@ -73,6 +73,9 @@ def format_answer(engine: Engine, answer, show_scores: bool = False) -> str:
         lines.insert(0, f"<i>Searched for: {escape(answer.rewritten)}</i>")
     if answer.notice:
         lines.append(f"<i>{escape(answer.notice)}</i>")
+    if answer.claims:
+        marks = [f"{'✅' if c['supported'] else '❌ removed:'} {escape(c['text'])}" for c in answer.claims]
+        lines.append("<b>Claims checked against their sources</b><br>" + "<br>".join(marks))
     sources = render_sources(engine, answer, show_scores)
     if sources:
         lines.append("<b>Sources</b>" + sources)

@@ -14,8 +14,11 @@ EXIT_ERROR = 1
 
 def _engine(args, **kw):
     from .engine import Engine
+    from .llm import LLMConfig
 
-    return Engine(args.index, model=getattr(args, "model", None), **kw)
+    llm = LLMConfig.from_env(getattr(args, "llm_url", None), getattr(args, "llm_model", None),
+                             getattr(args, "llm_timeout", None))
+    return Engine(args.index, model=getattr(args, "model", None), llm=llm, **kw)
 
 
 def cmd_index(args) -> int:
@@ -37,6 +40,11 @@ def cmd_index(args) -> int:
 
 def _print_answer(answer, show_scores: bool = False) -> None:
     print(answer.answer)
+    if answer.notice:
+        print(f"({answer.notice})")
+    for c in answer.claims or []:
+        if not c["supported"]:
+            print(f"  removed, not supported by its citations: {c['text']}")
     if answer.citations:
         print("\nSources:")
     for c in answer.citations:
@@ -97,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Cited answers from news articles.")
     sub = p.add_subparsers(dest="command", required=True)
 
+    def llm_args(sp):
+        sp.add_argument("--llm-url", default=None, help="OpenAI-compatible server for generative answers "
+                        "(or RAG_LLM_URL; the key is read from RAG_LLM_API_KEY or OPENAI_API_KEY)")
+        sp.add_argument("--llm-model", default=None, help="model name sent to the server (or RAG_LLM_MODEL)")
+        sp.add_argument("--llm-timeout", type=float, default=None, help="seconds before falling back (default 10)")
+
     def common(sp):
         sp.add_argument("--index", default=os.environ.get("RAG_INDEX", "index"), help="index directory (default index/)")
         sp.add_argument("--model", default=os.environ.get("RAG_MODEL"),
@@ -118,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--top-k", type=_top_k, default=5, help="number of citations (default 5)")
     sp.add_argument("--json", action="store_true", help="print JSON")
     sp.add_argument("--scores", action="store_true", help="show citation scores")
+    llm_args(sp)
     sp.set_defaults(func=cmd_ask)
 
     sp = sub.add_parser("serve", help="serve the chat, the HTTP API and the embeddable widget")
@@ -127,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                     help="a web origin allowed to call the API and embed the widget (repeatable)")
     sp.add_argument("--seeds", default="seeds", help="articles indexed on first start when no index exists")
+    llm_args(sp)
     sp.set_defaults(func=cmd_serve)
 
     sp = sub.add_parser("eval", help="measure retrieval and answers on a benchmark")

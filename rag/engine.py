@@ -90,8 +90,9 @@ class Engine:
     def __init__(self, index_dir: str | os.PathLike = "index", model: str | None = None,
                  embedder=None, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
                  overlap: int = DEFAULT_OVERLAP_SENTENCES, settings: Settings | None = None,
-                 policy: RefusalPolicy | None = None, sentence_vectors: str = "late"):
+                 policy: RefusalPolicy | None = None, sentence_vectors: str = "late", llm=None):
         self.index_dir = Path(index_dir)
+        self.llm = llm  # an LLMConfig: generative answers, checked claim by claim
         self.sentence_vectors = sentence_vectors  # "late": pooled inside the chunk pass; "separate"
         self._model_name = model
         self._embedder = embedder
@@ -327,7 +328,60 @@ class Engine:
 
         `history` (chat turns, oldest first) lets a follow-up like "who is he?" use the conversation.
         """
-        return self.answer(self.retrieve(question, top_k, history))
+        ret = self.retrieve(question, top_k, history)
+        if self.llm is not None and ret.found:
+            return self.generate(ret)
+        return self.answer(ret)
+
+    def generate(self, ret: Retrieval) -> Answer:
+        """The LLM's answer, keeping only claims its cited sentences support; else the extractive one."""
+        from .llm import LLMError, build_messages, complete, split_claims, support
+
+        r = self.retriever
+        data = self.load()
+        numbered = []
+        for n, h in enumerate(ret.sentences, 1):
+            d = data.documents[data.sentences[h.row, 1]]
+            meta = " · ".join(x for x in (d.title, d.source, d.published[:10]) if x)
+            numbered.append((n, meta, r.sentence_text[h.row]))
+        fallback = self.answer(ret)
+        try:
+            reply = complete(self.llm, build_messages(ret.query, numbered))
+        except LLMError as e:
+            fallback.notice = f"{e}; showing the extractive answer"
+            return fallback
+        if "NOT IN THESE ARTICLES" in reply.upper():
+            fallback.notice = "the LLM found no answer in the retrieved sentences; showing the extractive answer"
+            return fallback
+        claims, kept = [], []
+        parsed = [(t, [n for n in nums if 1 <= n <= len(numbered)]) for t, nums in split_claims(reply)]
+        # Claims and cited sentences embedded alike (standalone), as the checker was calibrated.
+        vecs = self.embedder.embed([t for t, _ in parsed] + [sent for _, _, sent in numbered])
+        claim_vecs, sent_vecs = vecs[: len(parsed)], vecs[len(parsed):]
+        for (text, nums), cvec in zip(parsed, claim_vecs):  # numbers never retrieved are already gone
+            idx = [n - 1 for n in nums]
+            score = support(text, [numbered[i][2] for i in idx], cvec, sent_vecs[idx]) if nums else 0.0
+            ok = score >= self.llm.min_support
+            claims.append({"text": text, "citations": nums, "supported": ok, "support": round(score, 3)})
+            if ok:
+                kept.append((text, nums))
+        if not kept:
+            fallback.notice = "no claim of the LLM's answer was supported by its citations; showing the extractive answer"
+            fallback.claims = claims
+            return fallback
+        # Renumber: the answer cites only sentences it uses, numbered in order of first use.
+        order: list[int] = []
+        for _, nums in kept:
+            order += [n for n in nums if n not in order]
+        new = {old: i for i, old in enumerate(order, 1)}
+        text = " ".join(f"{t} " + "".join(f"[{new[n]}]" for n in nums) for t, nums in kept)
+        for c in claims:
+            c["citations"] = [new[n] for n in c["citations"] if n in new] if c["supported"] else c["citations"]
+        dropped = sum(1 for c in claims if not c["supported"])
+        citations = [self.citation(new[n], ret.sentences[n - 1].row, ret.sentences[n - 1].score) for n in order]
+        rewritten = ret.query if ret.query != ret.question else ""
+        return Answer(ret.question, text, True, citations, mode="generative", rewritten=rewritten, claims=claims,
+                      notice=f"{dropped} unsupported claim(s) removed" if dropped else "")
 
     def answer(self, ret: Retrieval) -> Answer:
         """The extractive answer for a retrieval: its best sentences with [n] markers, or a refusal."""

@@ -108,11 +108,11 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None):
     return app
 
 
-def prepare(index_dir: str, seeds: str, model: str | None = None) -> Engine:
+def prepare(index_dir: str, seeds: str, model: str | None = None, llm=None) -> Engine:
     """An engine on `index_dir`; on first start the index is built from `seeds` with a progress bar."""
     from . import index as index_io
 
-    engine = Engine(index_dir, model=model)
+    engine = Engine(index_dir, model=model, llm=llm)
     if not index_io.exists(Path(index_dir)):
         print(f"rag: no index in {index_dir}/ yet; building it from {seeds}/ ...", file=sys.stderr)
         report = engine.index([seeds], progress=True)
@@ -126,7 +126,10 @@ def prepare(index_dir: str, seeds: str, model: str | None = None) -> Engine:
 def serve(args) -> None:
     import uvicorn
 
-    engine = prepare(args.index, args.seeds, args.model)
+    from .llm import LLMConfig
+
+    engine = prepare(args.index, args.seeds, args.model,
+                     LLMConfig.from_env(args.llm_url, args.llm_model, args.llm_timeout))
     app = create_app(engine, args.allow_origin)
     base = f"http://{args.host}:{args.port}"
     print(f"rag: chat at {base}/  API at {base}/api/ask  widget at {base}/embed/  (Ctrl+C to stop)",
