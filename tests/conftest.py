@@ -116,6 +116,19 @@ def http(method, url, body=None, headers=None, timeout=60):
         return e.code, dict(e.headers), e.read().decode()
 
 
+def wait_until_up(proc, url: str, seconds: float = 180) -> bool:
+    """Poll `url` until it answers 200; False (and the process killed) if it exits or times out."""
+    deadline = time.time() + seconds
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if http("GET", url, timeout=2)[0] == 200:
+                return True
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    return False
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """`rag serve` on a fresh directory: the first start builds the index from seeds/."""
@@ -128,17 +141,7 @@ def server(tmp_path_factory):
                              "--seeds", str(root / "seeds"), "--allow-origin", allowed],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError((root / "serve.log").read_text())
-        try:
-            if http("GET", url + "/health", timeout=2)[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
+    if not wait_until_up(proc, url + "/health"):
         raise RuntimeError("server did not start: " + (root / "serve.log").read_text())
     first_health = json.loads(http("GET", url + "/health")[2])
     yield {"url": url, "root": root, "log": root / "serve.log", "allowed": allowed, "host_port": host_port,

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, SEEDS, free_port, http
+from conftest import SEEDS, free_port, wait_until_up
 
 from rag.engine import Engine
 from rag.llm import LLMConfig, split_claims, support
@@ -129,14 +129,7 @@ def llama_server():
                              "--n_ctx", "2048", "--n_threads", "2"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            if http("GET", url + "/v1/models", timeout=2)[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
+    if not wait_until_up(proc, url + "/v1/models", seconds=120):
         pytest.fail("llama.cpp server did not start")
     yield url
     proc.terminate()
