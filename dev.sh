@@ -11,7 +11,7 @@ setup() {
   if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
   fi
-  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1
   # A CPU build of torch before anything else, so sentence-transformers does not pull a multi-GB CUDA one.
   if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
     if curl -s -m 3 -o /dev/null https://download.pytorch.org/whl/cpu/; then

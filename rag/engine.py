@@ -93,6 +93,7 @@ class Engine:
                  policy: RefusalPolicy | None = None, sentence_vectors: str = "late", llm=None):
         self.index_dir = Path(index_dir)
         self.llm = llm  # an LLMConfig: generative answers, checked claim by claim
+        self.llm_stats: dict = {}  # timings of the last LLM call
         self.sentence_vectors = sentence_vectors  # "late": pooled inside the chunk pass; "separate"
         self._model_name = model
         self._embedder = embedder
@@ -346,7 +347,7 @@ class Engine:
             numbered.append((n, meta, r.sentence_text[h.row]))
         fallback = self.answer(ret)
         try:
-            reply = complete(self.llm, build_messages(ret.query, numbered))
+            reply = complete(self.llm, build_messages(ret.query, numbered), self.llm_stats)
         except LLMError as e:
             fallback.notice = f"{e}; showing the extractive answer"
             return fallback

@@ -63,8 +63,11 @@ def build_messages(question: str, numbered: list[tuple[int, str, str]]) -> list[
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
-def complete(cfg: LLMConfig, messages: list[dict]) -> str:
-    """The model's reply text; LLMError on any failure, within cfg.timeout seconds overall."""
+def complete(cfg: LLMConfig, messages: list[dict], stats: dict | None = None) -> str:
+    """The model's reply text; LLMError on any failure, within cfg.timeout seconds overall.
+
+    `stats`, if given, receives "first_token_s" and "total_s".
+    """
     import httpx
 
     url = cfg.url if cfg.url.endswith("/chat/completions") else cfg.url + (
@@ -73,7 +76,8 @@ def complete(cfg: LLMConfig, messages: list[dict]) -> str:
     if cfg.api_key:
         headers["authorization"] = f"Bearer {cfg.api_key}"
     body = {"model": cfg.model, "messages": messages, "temperature": 0, "max_tokens": 200, "stream": True}
-    deadline = time.monotonic() + cfg.timeout
+    start = time.monotonic()
+    deadline = start + cfg.timeout
     parts: list[str] = []
     try:
         with httpx.stream("POST", url, json=body, headers=headers,
@@ -92,11 +96,15 @@ def complete(cfg: LLMConfig, messages: list[dict]) -> str:
                     delta = json.loads(payload)["choices"][0].get("delta", {}).get("content") or ""
                 except (ValueError, KeyError, IndexError, TypeError):
                     raise LLMError("the LLM server sent malformed output") from None
+                if delta and not parts and stats is not None:
+                    stats["first_token_s"] = time.monotonic() - start
                 parts.append(delta)
     except httpx.TimeoutException:
         raise LLMError(f"the LLM took longer than {cfg.timeout:g} s") from None
     except httpx.HTTPError as e:
         raise LLMError(f"the LLM server is unreachable ({type(e).__name__})") from None
+    if stats is not None:
+        stats["total_s"] = time.monotonic() - start
     text = "".join(parts).strip()
     if not text:
         raise LLMError("the LLM returned an empty answer")
