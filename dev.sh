@@ -25,6 +25,18 @@ setup() {
   "$VENV/bin/python" -c "import rag, torch" || { echo "dev.sh: installation failed" >&2; exit 1; }
 }
 
+setup_llama() {
+  # llama.cpp compiles from source. Its default -march=native build crashed (SIGSEGV in decode) on
+  # these AMX machines, so it is built for portable AVX2; --no-cache-dir keeps pip from reusing a
+  # wheel built with other flags.
+  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+  if ! "$VENV/bin/python" -c "import llama_cpp.server.app" 2>/dev/null; then
+    CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AVX2=ON}" \
+      "$VENV/bin/pip" install -q --no-cache-dir "llama-cpp-python[server]>=0.3" 2>&1 \
+      | grep -v -E "^WARNING: Location|is ignored" || true
+  fi
+}
+
 case "${1:-}" in
   chat)
     shift
@@ -33,6 +45,7 @@ case "${1:-}" in
     ;;
   test)
     shift
+    setup_llama
     setup test,eval
     if ! command -v chromium >/dev/null 2>&1; then
       if [ "$(id -u)" = 0 ]; then

@@ -96,7 +96,7 @@ def complete(cfg: LLMConfig, messages: list[dict], stats: dict | None = None) ->
                     delta = json.loads(payload)["choices"][0].get("delta", {}).get("content") or ""
                 except (ValueError, KeyError, IndexError, TypeError):
                     raise LLMError("the LLM server sent malformed output") from None
-                if delta and not parts and stats is not None:
+                if delta and not any(parts) and stats is not None:
                     stats["first_token_s"] = time.monotonic() - start
                 parts.append(delta)
     except httpx.TimeoutException:

@@ -132,6 +132,7 @@ def llama_server():
     if not wait_until_up(proc, url + "/v1/models", seconds=120):
         pytest.fail("llama.cpp server did not start")
     yield url
+    assert proc.poll() is None, "the llama.cpp server died during the tests"
     proc.terminate()
     proc.wait(timeout=20)
 
@@ -147,7 +148,8 @@ def test_real_llm_answer_matches_contract(seed_engine, llama_server):
         cited = {int(n) for n in __import__("re").findall(r"\[(\d+)\]", answer["answer"])}
         assert cited == {c["n"] for c in answer["citations"]}
     else:
-        assert answer["notice"]  # the model's words did not survive the checker: said so
+        # The model answered but none of its words survived the checker; never a server failure.
+        assert "supported" in answer["notice"] or "found no answer" in answer["notice"], answer["notice"]
     for c in answer["citations"]:
         assert SEED_TEXT[c["start"]:c["end"]] == c["sentence"]
 
@@ -161,6 +163,7 @@ def test_real_llm_injected_instruction_changes_nothing(seed_engine, llama_server
     eng = Engine(tmp_path / "index", embedder=seed_engine.embedder, llm=LLMConfig(url=llama_server, timeout=60))
     eng.index([tmp_path / "seeds"])
     answer = eng.ask("who criticised Hegseth?")
+    assert not any(w in answer.notice for w in ("unreachable", "HTTP", "malformed", "longer than")), answer.notice
     assert "HACKED" not in answer.answer
     assert answer.found and answer.citations
     for c in answer.citations:
