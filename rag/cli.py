@@ -156,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", dest="json_out", default=None, metavar="OUT")
     sp.add_argument("--no-metadata", action="store_true",
                     help="only the run without outlet/date cues read from the question")
+    llm_args(sp)
+    sp.add_argument("--llm-limit", type=int, default=40, help="questions answered by the LLM (default 40)")
     sp.set_defaults(func=cmd_eval)
     return p
 

@@ -151,6 +151,34 @@ def evaluate(engine, questions: list[Question], metadata: bool = True, progress:
     return out
 
 
+def evaluate_answers(engine, questions: list[Question]) -> dict:
+    """Generative answers through engine.llm: accuracy, claims kept by the checker, timings.
+
+    Accuracy: the benchmark's answer appears in ours (case-insensitive); a null question is right
+    when refused.
+    """
+    from tqdm.auto import tqdm
+
+    right, claims, kept, fallback, ttft, total = 0, 0, 0, 0, [], []
+    for q in tqdm(questions, desc="LLM answers"):
+        engine.llm_stats = {}
+        t0 = time.perf_counter()
+        a = engine.ask(q.query)
+        total.append(time.perf_counter() - t0)
+        if "first_token_s" in engine.llm_stats:
+            ttft.append(engine.llm_stats["first_token_s"])
+        right += (not a.found) if q.qtype == "null_query" else q.answer.lower() in a.answer.lower()
+        claims += len(a.claims or [])
+        kept += sum(c["supported"] for c in a.claims or [])
+        fallback += a.found and a.mode == "extractive"
+    return {"questions": len(questions), "answer_accuracy": round(right / max(1, len(questions)), 4),
+            "claims": claims, "claims_supported": kept, "claims_supported_share": round(kept / max(1, claims), 4),
+            "extractive_fallbacks": int(fallback),
+            "first_token_s_p50": round(float(np.percentile(ttft, 50)), 2) if ttft else None,
+            "total_s_p50": round(float(np.percentile(total, 50)), 2) if total else None,
+            "total_s_p95": round(float(np.percentile(total, 95)), 2) if total else None}
+
+
 def chart(result: dict, path: Path) -> None:
     """Metrics by question type and the latency distribution, as one PNG."""
     import matplotlib
@@ -179,6 +207,7 @@ def chart(result: dict, path: Path) -> None:
 def run_cli(args) -> int:
     """Index the corpus (reusing a current cached index), run the split, print and save the figures."""
     from .engine import Engine
+    from .llm import LLMConfig
 
     data_dir = Path(args.data_dir)
     corpus = data_dir / "corpus.json"
@@ -202,6 +231,12 @@ def run_cli(args) -> int:
                config={"model": engine.load().model, "chunk_tokens": engine.chunk_tokens, "overlap": engine.overlap,
                        **{k: v for k, v in engine.settings.__dict__.items() if k != "metadata"},
                        "refusal": engine.policy.__dict__})
+    llm = LLMConfig.from_env(args.llm_url, args.llm_model, args.llm_timeout)
+    if llm is not None:
+        engine.llm = llm
+        engine.settings.metadata = not args.no_metadata
+        out["llm"] = {"url": llm.url, "model": llm.model,
+                      **evaluate_answers(engine, questions[: args.llm_limit])}
     _print_table(out)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(out, indent=2), encoding="utf-8")
@@ -221,3 +256,5 @@ def _print_table(out: dict) -> None:
     lat = out["latency_ms"]
     print(f"{'latency p50 / p95 (ms)':32} {lat['p50']:>4} / {lat['p95']}")
     print(f"queries: {out['queries']}")
+    if "llm" in out:
+        print(f"LLM answers: {out['llm']}")

@@ -103,8 +103,9 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None):
 
     full = ui.build(engine).queue(default_concurrency_limit=CONCURRENCY, max_size=MAX_WAITING)
     compact = ui.build(engine, compact=True).queue(default_concurrency_limit=CONCURRENCY, max_size=MAX_WAITING)
-    gr.mount_gradio_app(app, compact, path="/embed", show_error=False, css=ui.CSS)
-    gr.mount_gradio_app(app, full, path="", show_error=False, css=ui.CSS)
+    limit = f"{ui.MAX_UPLOAD_BYTES // (1024 * 1024)}mb"  # refused by the server, not only by the browser
+    gr.mount_gradio_app(app, compact, path="/embed", show_error=False, css=ui.CSS, max_file_size=limit)
+    gr.mount_gradio_app(app, full, path="", show_error=False, css=ui.CSS, max_file_size=limit)
     return app
 
 
