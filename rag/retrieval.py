@@ -40,7 +40,7 @@ class Settings:
     dense_weight: float = 0.33
     bm25_weight: float = 1.0
     chunks_for_sentences: int = 6  # sentence scoring looks inside this many best chunks
-    lexical_weight: float = 0.35
+    lexical_weight: float = 0.6
     chunk_weight: float = 0.15
     rerank_weight: float = 2.0  # best-sentence term coverage, in units of a first-place vote
     rerank_depth: int = 30
