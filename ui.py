@@ -95,10 +95,7 @@ class ChatApp:
         history = list(history or [])[-2 * MAX_HISTORY_TURNS:]
         try:
             answer = self.engine.ask(question, history=history)
-        except InputError as e:
-            yield f"⚠️ {escape(str(e))}"
-            return
-        except RagError as e:
+        except RagError as e:  # bad questions and index problems, said plainly
             yield f"⚠️ {escape(str(e))}"
             return
         except Exception:  # never a trace to the client

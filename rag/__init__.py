@@ -4,7 +4,7 @@ __version__ = "0.1.0"
 
 from .engine import Engine, IndexReport  # noqa: E402
 from .errors import IndexCorrupt, IndexMissing, InputError, RagError  # noqa: E402
-from .records import Answer, Chunk, Citation, Document, Sentence  # noqa: E402
+from .records import Answer, Citation, Document  # noqa: E402
 
-__all__ = ["Engine", "IndexReport", "Answer", "Citation", "Document", "Sentence", "Chunk",
+__all__ = ["Engine", "IndexReport", "Answer", "Citation", "Document",
            "RagError", "InputError", "IndexMissing", "IndexCorrupt", "__version__"]

@@ -78,10 +78,12 @@ def check_question(question: str) -> str:
 
 
 def _doc_id(path: Path) -> str:
+    """The path relative to the working directory when below it, else absolute."""
     try:
-        return Path(os.path.relpath(path)).as_posix() if not os.path.relpath(path).startswith("..") else str(path.resolve())
+        rel = os.path.relpath(path)
     except ValueError:  # another drive on Windows
         return str(path.resolve())
+    return str(path.resolve()) if rel.startswith("..") else Path(rel).as_posix()
 
 
 class Engine:

@@ -24,29 +24,6 @@ class Document:
 
 
 @dataclass(frozen=True)
-class Sentence:
-    """A sentence of a document: `doc.text[start:end] == text`."""
-
-    doc: int  # row of the document in the index's document table
-    n: int  # position of the sentence in its document, from 0
-    start: int
-    end: int
-    citable: bool  # page chrome, captions and headings are kept for spans but never cited
-    text: str
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """A run of consecutive citable sentences of one document, the unit of retrieval."""
-
-    doc: int
-    first: int  # index of its first sentence in the index's sentence table
-    last: int  # index of its last sentence (inclusive)
-    tokens: int
-    text: str
-
-
-@dataclass(frozen=True)
 class Citation:
     """One cited sentence with its document, position and exact character span."""
 
