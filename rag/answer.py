@@ -21,9 +21,9 @@ class RefusalPolicy:
     above which the question is about something the articles do not cover.
     """
 
-    min_dense: float = 0.42
+    min_dense: float = 0.44
     min_dense_all_names: float = 0.25  # when every name in the question is in the best chunks
-    max_missing_keys: float = 0.34
+    max_missing_keys: float = 0.3
     answer_ratio: float = 0.85  # sentences scoring within this share of the best join the answer
     citation_ratio: float = 0.5  # citations scoring below this share of the best are dropped as noise
     answer_sentences: int = 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -19,6 +20,28 @@ def _encoding():
 def count_tokens(texts: list[str]) -> list[int]:
     """cl100k token counts, the unit of the chunk-size limit."""
     return [len(t) for t in _encoding().encode_ordinary_batch(texts, num_threads=2)]
+
+
+def split_long(text: str, spans: list[tuple[int, int, bool]], max_tokens: int) -> list[tuple[int, int, bool]]:
+    """Spans longer than `max_tokens` cut at spaces into pieces that fit, so no chunk exceeds the
+    limit (a run-on list or a table read as one sentence); each piece stays an exact span."""
+    out = []
+    counts = count_tokens([text[a:b] for a, b, _ in spans])
+    for (a, b, citable), n in zip(spans, counts):
+        if n <= max_tokens:
+            out.append((a, b, citable))
+            continue
+        words = [(m.start() + a, m.end() + a) for m in re.finditer(r"\S+", text[a:b])]
+        sizes = count_tokens([" " + text[x:y] for x, y in words])
+        start, used, prev_end = words[0][0], 0, words[0][1]
+        for (x, y), t in zip(words, sizes):
+            if used and used + t > max_tokens:
+                out.append((start, prev_end, citable))
+                start, used = x, 0
+            used += t
+            prev_end = y
+        out.append((start, prev_end, citable))
+    return out
 
 
 @dataclass(frozen=True)

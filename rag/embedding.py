@@ -14,6 +14,8 @@ from .errors import InputError
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 Precision = Literal["auto", "fp32", "bf16"]
+# A 256-token (cl100k) chunk plus its title is up to about 380 word pieces: the model reads it whole.
+CHUNK_WORD_PIECES = 384
 
 
 class Embedder(Protocol):
@@ -73,6 +75,12 @@ class SentenceTransformerEmbedder:
             ) from None
         self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
                        else self.model.get_sentence_embedding_dimension())
+        # Many models ship a sequence limit below what their position table holds (all-MiniLM-L6-v2:
+        # 256 of 512 word pieces), which would cut chunks short of CHUNK_WORD_PIECES.
+        positions = getattr(getattr(self.model[0], "auto_model", None), "config", None)
+        positions = getattr(positions, "max_position_embeddings", 0) or 0
+        if self.model.max_seq_length < CHUNK_WORD_PIECES <= positions - 2:
+            self.model.max_seq_length = CHUNK_WORD_PIECES
         self.max_tokens = int(self.model.max_seq_length) - 2  # [CLS] and [SEP]
         self.bf16 = precision == "bf16" or (precision == "auto" and _cpu_has_fast_bf16())
 

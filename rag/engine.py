@@ -12,8 +12,14 @@ import numpy as np
 
 from . import index as index_io
 from .answer import NOT_FOUND, RefusalPolicy, compose, is_answerable
+from .chunking import (
+    DEFAULT_CHUNK_TOKENS,
+    DEFAULT_OVERLAP_SENTENCES,
+    chunk_sentences,
+    count_tokens,
+    split_long,
+)
 from .conversation import rewrite
-from .chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_SENTENCES, chunk_sentences, count_tokens
 from .embedding import DEFAULT_MODEL, load_embedder
 from .errors import InputError, RagError
 from .ingest import discover, load_file
@@ -23,7 +29,7 @@ from .sentences import split_sentences
 
 MAX_QUESTION_CHARS = 1000
 # Bump when segmentation, chunking or the embedded text changes: stored vectors then go stale.
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3
 DEFAULT_TOP_K = 5
 
 
@@ -215,8 +221,8 @@ class Engine:
         index_io.save(self.index_dir, data)
         self._data, self._retriever = data, None
         report.documents = len(data.documents)
-        report.sentences = int(len(data.sentences))
-        report.chunks = int(len(data.chunks))
+        report.sentences = len(data.sentences)
+        report.chunks = len(data.chunks)
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -247,7 +253,7 @@ class Engine:
             row = len(documents)
             documents.append(d)
             base = sum(len(x) for x in sent_rows)
-            spans = split_sentences(d.text, d.title)
+            spans = split_long(d.text, split_sentences(d.text, d.title), self.chunk_tokens)
             s = np.zeros((len(spans), 6), np.int64)
             for n, (start, end, citable) in enumerate(spans):
                 s[n] = (data.next_id, row, n, start, end, int(citable))
@@ -315,9 +321,9 @@ class Engine:
         question = check_question(question)
         query = rewrite(question, history) if history else question
         r = self.retriever
-        qvec = r.embed_query(query)
-        hits = r.search(query, qvec, k=10)
-        top = r.sentences(query, qvec, hits, k=max(1, top_k))
+        q = r.query(query)
+        hits = r.search(q, k=10)
+        top = r.sentences(q, hits, k=max(1, top_k))
         data = self.load()
         hits_text = " ".join(f"{_describe(data.documents[data.chunks[h.row, 1]])} {r.chunk_text[h.row]}"
                              for h in hits[:6])

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .clauses import clauses
 from .cues import cue_bonus
 from .index import IndexData
 from .metadata import MetadataCues
-from .text import terms
+from .text import key_terms, terms
 
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
 
@@ -32,6 +33,18 @@ class SentenceHit:
     chunk_rank: int
 
 
+@dataclass(frozen=True)
+class Query:
+    """A question read once: its vector, the outlets and dates it names, and its clauses' vectors."""
+
+    text: str
+    vec: np.ndarray
+    outlets: list[tuple[int, int, list[int]]]  # (start, end, document rows) per outlet named
+    dates: np.ndarray | None  # documents published on a date the question names
+    clauses: list[tuple[int, int]]  # spans of the clauses searched on their own ([] for one)
+    clause_vecs: np.ndarray
+
+
 @dataclass
 class Settings:
     """Retrieval knobs; defaults are tuned on the MultiHop-RAG dev split (see BENCHMARKS.md)."""
@@ -48,10 +61,9 @@ class Settings:
     bm25_b: float = 0.75
     metadata: bool = True  # use outlets and dates named in the question
     date_bonus: float = 0.5  # in units of a first-place vote of one ranking
-    split_outlets: bool = False  # search each named outlet with its own clause of the question too
-    clause_weight: float = 1.0
-    sentence_weight: float = 0.0  # a third ranking: chunks by their best sentence's cosine
-    same_doc_penalty: float = 0.0  # demote each further chunk of an article by this share
+    clauses: bool = True  # also search each clause of a long question on its own (see clauses.py)
+    feedback_names: int = 1  # names common in the best chunks added to each clause's terms
+    list_fusion_k: float = 1.0  # rankings (per outlet, per clause) merged by reciprocal rank with this k
 
 
 class Retriever:
@@ -70,7 +82,6 @@ class Retriever:
         self.chunk_text = [" ".join(self.sentence_text[r] for r in rows) for rows in self.citable_rows]
         # Row lookups from the stores' stable ids.
         self.chunk_row = {int(i): r for r, i in enumerate(data.chunks[:, 0])}
-        self.sentence_row = {int(i): r for r, i in enumerate(sents[:, 0])}
         # Terms of every citable sentence once; a chunk's terms are its title's plus its sentences'.
         self.sentence_terms: dict[int, list[str]] = {
             int(r): terms(self.sentence_text[r]) for r in np.flatnonzero(sents[:, 5])} if len(sents) else {}
@@ -87,60 +98,85 @@ class Retriever:
         self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
         self.vocabulary = set(df)
         self.chunk_doc = data.chunks[:, 1]
-        # Each citable sentence's chunk (the first, when the overlap puts it in two): sentence-level
-        # dense hits vote for chunks.
-        self.sentence_chunk = np.full(len(sents), -1, np.int64)
-        for row, rows in reversed(list(enumerate(self.citable_rows))):
-            self.sentence_chunk[rows] = row
-        self.sentence_doc = sents[:, 1]
+        self.chunk_names = [None] * len(data.chunks)  # names in each chunk and its title, read on demand
         self.cues = MetadataCues([d.source for d in docs], [d.published for d in docs])
 
-    def embed_query(self, question: str) -> np.ndarray:
-        return self.embedder.embed([question])[0]
+    def query(self, question: str) -> Query:
+        """Read a question: outlets and dates it names, its clauses, and every vector in one model call."""
+        s = self.settings
+        outlets = self.cues.outlets(question) if s.metadata else []
+        dates = self.cues.date_mask(question) if s.metadata else None
+        parts = clauses(question, [(a, b) for a, b, _ in outlets]) if s.clauses else []
+        if parts and hasattr(self.embedder, "embed_with_sentences"):
+            # Clause vectors pooled from the question's own pass: a third of the time of embedding
+            # each clause again, and each clause is read in the question's context.
+            qvecs, pooled = self.embedder.embed_with_sentences([question], [parts])
+            cvecs = pooled[0]
+            cvecs[np.isnan(cvecs[:, 0])] = qvecs[0]  # a clause past the model's limit: the whole question
+            return Query(question, qvecs[0], outlets, dates, parts, cvecs)
+        vecs = self.embedder.embed([question] + [question[a:b] for a, b in parts])
+        return Query(question, vecs[0], outlets, dates, parts, vecs[1:])
 
-    def search(self, question: str, qvec: np.ndarray, k: int = 10) -> list[ChunkHit]:
-        """The best `k` chunks by reciprocal rank fusion of dense and BM25 rankings.
+    def search(self, q: Query, k: int = 10) -> list[ChunkHit]:
+        """The best `k` chunks: dense and BM25 rankings fused by reciprocal rank, then reranked.
 
-        With metadata on, a question that names outlets is answered from those outlets' articles,
-        taking the best chunk of each named outlet in turn (a comparison needs both sides), and
-        articles published on a date the question names get a boost.
+        With metadata on, a question that names outlets is searched within each outlet's articles
+        (a comparison needs both sides), and articles published on a date it names get a boost.
+        A long question's clauses are searched too, each within the outlets it names, so each fact
+        it strings together gets its own ranking; the rankings are merged by reciprocal rank.
         """
         if not len(self.data.chunks):
             return []
         s = self.settings
-        outlets = self.cues.outlets(question) if s.metadata else []
-        dates = self.cues.date_mask(question) if s.metadata else None
-        boost = None if dates is None else dates[self.chunk_doc] * (s.date_bonus / (RRF_K + 1))
-        qterms = [t for t in terms(question) if t in self.vocabulary]
-        ranked: list[int] = []
-        fused: dict[int, float] = {}
-        if outlets:
-            lists = []
-            for i, (_, _, docs) in enumerate(outlets):
-                mask = np.isin(self.chunk_doc, docs)
-                part = self._fuse(qvec, qterms, mask, boost)
-                if s.split_outlets and len(outlets) > 1:
-                    # A comparison asks one thing of each outlet: search each with its own clause too.
-                    lo = outlets[i - 1][1] if i else 0
-                    hi = outlets[i + 1][0] if i + 1 < len(outlets) else len(question)
-                    clause = question[lo:hi]
-                    sub = self._fuse(self.embed_query(clause), [t for t in terms(clause) if t in self.vocabulary],
-                                     mask, boost)
-                    for r, v in sub.items():
-                        part[r] = part.get(r, 0.0) + s.clause_weight * v
-                part = self._rerank(part, qterms)
-                fused.update(part)
-                lists.append(self._diverse(part))
-            ranked = _interleave(lists)
-        if len(ranked) < k:
-            part = self._rerank(self._fuse(qvec, qterms, None, boost), qterms)
-            have = set(ranked)
-            ranked += [r for r in self._diverse(part) if r not in have]
+        boost = self._date_boost(q.dates)
+        qterms = [t for t in terms(q.text) if t in self.vocabulary]
+        scores: dict[int, float] = {}
+        rankings = []
+        for mask in [np.isin(self.chunk_doc, docs) for _, _, docs in q.outlets] or [None]:
+            part = self._rerank(self._fuse(q.vec, qterms, mask, boost), qterms)
+            scores.update(part)
+            rankings.append(sorted(part, key=lambda r: -part[r]))
+        extra = self._feedback(q.text, rankings) if q.clauses else []
+        for (a, b), vec in zip(q.clauses, q.clause_vecs):
+            text = q.text[a:b]
+            named = [o for o in q.outlets if a <= o[0] < b] or q.outlets
+            mask = np.isin(self.chunk_doc, np.concatenate([o[2] for o in named])) if named else None
+            dates = self.cues.date_mask(text) if s.metadata else None
+            cterms = [t for t in terms(text) if t in self.vocabulary] + extra
+            part = self._rerank(self._fuse(vec, cterms, mask, boost if dates is None else self._date_boost(dates)),
+                                cterms)
             for r, v in part.items():
-                fused.setdefault(r, v)
+                scores.setdefault(r, v)
+            rankings.append(sorted(part, key=lambda r: -part[r]))
+        ranked = _merge(rankings, s.list_fusion_k) if len(rankings) > 1 else rankings[0]
+        if len(ranked) < k and q.outlets:  # the named outlets hold too little: fill from everything
+            part = self._rerank(self._fuse(q.vec, qterms, None, boost), qterms)
+            have = set(ranked)
+            ranked += [r for r in sorted(part, key=lambda r: -part[r]) if r not in have]
+            for r, v in part.items():
+                scores.setdefault(r, v)
         best = ranked[:k]
-        vecs = self.data.chunk_store.get(self.data.chunks[best, 0]) if best else np.zeros((0, len(qvec)))
-        return [ChunkHit(r, fused[r], float(d)) for r, d in zip(best, vecs @ qvec)]
+        vecs = self.data.chunk_store.get(self.data.chunks[best, 0]) if best else np.zeros((0, len(q.vec)))
+        return [ChunkHit(r, scores[r], float(d)) for r, d in zip(best, vecs @ q.vec)]
+
+    def _date_boost(self, dates: np.ndarray | None) -> np.ndarray | None:
+        return None if dates is None else dates[self.chunk_doc] * (self.settings.date_bonus / (RRF_K + 1))
+
+    def _feedback(self, question: str, rankings: list[list[int]]) -> list[str]:
+        """Names the best chunks share that the question lacks: the answer of an inference question
+        ("which individual ...?") is the bridge to facts that name it but echo no clause words."""
+        n = self.settings.feedback_names
+        if n <= 0:
+            return []
+        known = set(key_terms(question)) | set(terms(question))
+        counts: Counter[str] = Counter()
+        for row in _merge(rankings, self.settings.list_fusion_k)[:5]:
+            if self.chunk_names[row] is None:
+                title = self.data.documents[int(self.chunk_doc[row])].title
+                self.chunk_names[row] = frozenset(key_terms(f"{title} . {self.chunk_text[row]}"))
+            counts.update(t for t in self.chunk_names[row] if t not in known)
+        ranked = sorted(counts.items(), key=lambda tc: (-tc[1], tc[0]))  # ties by name: runs repeat exactly
+        return [t for t, c in ranked[:n] if c >= 3 and t in self.vocabulary]
 
     def _rerank(self, fused: dict[int, float], qterms: list[str]) -> dict[int, float]:
         """Add the best single sentence's coverage of the question's terms: a gold fact is one
@@ -154,21 +190,6 @@ class Retriever:
             out[row] = fused[row] + w * best / (RRF_K + 1)
         return out
 
-    def _diverse(self, fused: dict[int, float]) -> list[int]:
-        """Rows by score, each further chunk of an already chosen article demoted: multi-hop questions
-        need facts from several articles, and the second-best chunk of one article rarely adds one."""
-        penalty = self.settings.same_doc_penalty
-        order = sorted(fused, key=lambda r: -fused[r])
-        if penalty <= 0:
-            return order
-        seen: dict[int, int] = {}
-        adjusted = {}
-        for r in order:
-            d = int(self.chunk_doc[r])
-            adjusted[r] = fused[r] * (1 - penalty) ** seen.get(d, 0)
-            seen[d] = seen.get(d, 0) + 1
-        return sorted(order, key=lambda r: -adjusted[r])
-
     def _fuse(self, qvec, qterms, mask, boost) -> dict[int, float]:
         """Fused scores of dense and BM25 candidates, within `mask` (a chunk mask) if given."""
         s = self.settings
@@ -179,23 +200,6 @@ class Retriever:
             if cid >= 0:
                 row = self.chunk_row[int(cid)]
                 fused[row] = fused.get(row, 0.0) + s.dense_weight / (RRF_K + rank + 1)
-        if s.sentence_weight > 0:
-            allowed_s = None
-            if mask is not None:
-                docs = np.unique(self.chunk_doc[mask])
-                allowed_s = self.data.sentences[np.isin(self.sentence_doc, docs) & (self.data.sentences[:, 5] == 1), 0]
-            _, sids = self.data.sentence_store.search(qvec[None, :], s.candidates * 2, allowed=allowed_s)
-            rank = 0
-            seen = set()
-            for sid in sids[0]:
-                if sid < 0:
-                    continue
-                row = int(self.sentence_chunk[self.sentence_row[int(sid)]])
-                if row < 0 or row in seen:
-                    continue
-                seen.add(row)
-                fused[row] = fused.get(row, 0.0) + s.sentence_weight / (RRF_K + rank + 1)
-                rank += 1
         if self.bm25 is not None and qterms:
             k_bm = min(s.candidates, len(self.chunk_text) if mask is None else int(mask.sum()))
             if k_bm > 0:
@@ -218,7 +222,7 @@ class Retriever:
         total = sum(self.idf.get(t, 1.0) for t in qterms)
         return sum(self.idf.get(t, 1.0) for t in qterms if t in present) / total
 
-    def sentences(self, question: str, qvec: np.ndarray, hits: list[ChunkHit], k: int) -> list[SentenceHit]:
+    def sentences(self, q: Query, hits: list[ChunkHit], k: int) -> list[SentenceHit]:
         """The best `k` citable sentences inside the best chunks, near-duplicates collapsed."""
         s = self.settings
         rows: dict[int, int] = {}
@@ -229,12 +233,12 @@ class Retriever:
             return []
         order = list(rows)
         vecs = self.data.sentence_store.get(self.data.sentences[order, 0])
-        dense = vecs @ qvec
-        qterms = list(dict.fromkeys(terms(question)))
+        dense = vecs @ q.vec
+        qterms = list(dict.fromkeys(terms(q.text)))
         scored = []
         for r, d in zip(order, dense.tolist()):
             lex = self.coverage(qterms, r)
-            score = d + s.lexical_weight * lex + s.chunk_weight / (1 + rows[r]) + cue_bonus(question, self.sentence_text[r])
+            score = d + s.lexical_weight * lex + s.chunk_weight / (1 + rows[r]) + cue_bonus(q.text, self.sentence_text[r])
             scored.append(SentenceHit(r, score, d, lex, rows[r]))
         scored.sort(key=lambda h: -h.score)
         out: list[SentenceHit] = []
@@ -254,12 +258,11 @@ def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a and b else float(a == b)
 
 
-def _interleave(lists: list[list[int]]) -> list[int]:
-    """Round-robin merge without repeats: the first of each list, then the second of each, ..."""
-    out, seen = [], set()
-    for i in range(max((len(x) for x in lists), default=0)):
-        for x in lists:
-            if i < len(x) and x[i] not in seen:
-                seen.add(x[i])
-                out.append(x[i])
-    return out
+def _merge(rankings: list[list[int]], k: float, depth: int = 50) -> list[int]:
+    """Rankings merged by reciprocal rank with a small k: close to taking the first of each, then the
+    second of each, but a chunk high in two rankings (two clauses, or a clause and the whole) goes first."""
+    score: dict[int, float] = {}
+    for ranking in rankings:
+        for i, r in enumerate(ranking[:depth]):
+            score[r] = score.get(r, 0.0) + 1 / (k + i + 1)
+    return sorted(score, key=lambda r: -score[r])

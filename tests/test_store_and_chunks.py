@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rag.chunking import chunk_sentences, count_tokens
+from rag.chunking import chunk_sentences, count_tokens, split_long
 from rag.store import FaissStore
 
 
@@ -55,6 +55,17 @@ def test_chunks_respect_both_limits_and_overlap():
 def test_an_over_long_sentence_is_a_chunk_of_its_own():
     spans = chunk_sentences([10, 400, 10], max_tokens=256, overlap=1)
     assert any(sp.first == sp.last == 1 for sp in spans)
+
+
+def test_an_over_long_sentence_is_cut_at_spaces_into_pieces_that_fit():
+    text = "Short one. " + " ".join(f"item{i}," for i in range(400)) + " end."
+    pieces = split_long(text, [(0, 10, True), (11, len(text), True)], 256)
+    assert pieces[0] == (0, 10, True)
+    sizes = count_tokens([text[a:b] for a, b, _ in pieces])
+    assert len(pieces) > 2 and max(sizes) <= 256
+    # Exact spans, in order, covering every word of the long sentence and nothing else.
+    assert " ".join(text[a:b] for a, b, _ in pieces[1:]) == text[11:]
+    assert all(text[a] != " " and text[b - 1] != " " for a, b, _ in pieces)
 
 
 def test_offline_tokenizer_counts():
