@@ -6,6 +6,7 @@ Run it through `rag serve`, which mounts it with the HTTP API; `python ui.py` al
 from __future__ import annotations
 
 import html
+import queue
 import threading
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ MAX_HISTORY_TURNS = 20
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_PASTE_CHARS = 200_000
 _MD_SPECIAL = {c: f"&#{ord(c)};" for c in "\\`*_[]()!#|~$"}
+DRAFT_NOTE = "Drafting: not yet checked against the sources; unsupported claims will be removed."
 
 
 def escape(text: str) -> str:
@@ -32,6 +34,11 @@ def escape(text: str) -> str:
     """
     out = "".join(_MD_SPECIAL.get(c, c) for c in html.escape(text, quote=True))
     return out.replace("://", "&#58;//").replace("www.", "www&#46;")
+
+
+def _unbracket(text: str) -> str:
+    """Escaped text with its [n] citation markers readable again (brackets alone make no markup)."""
+    return text.replace("&#91;", "[").replace("&#93;", "]")
 
 
 def _paragraph(doc_text: str, start: int, end: int) -> tuple[str, str, str]:
@@ -67,8 +74,7 @@ def render_sources(engine: Engine, answer, show_scores: bool = False) -> str:
 
 
 def format_answer(engine: Engine, answer, show_scores: bool = False) -> str:
-    text = escape(answer.answer).replace("&#91;", "[").replace("&#93;", "]")
-    lines = [text]
+    lines = [_unbracket(escape(answer.answer))]
     if answer.rewritten:
         lines.insert(0, f"<i>Searched for: {escape(answer.rewritten)}</i>")
     if answer.notice:
@@ -93,6 +99,9 @@ class ChatApp:
         """Stream the answer text, then the answer with its sources."""
         question = message if isinstance(message, str) else str((message or {}).get("text", ""))
         history = list(history or [])[-2 * MAX_HISTORY_TURNS:]
+        if self.engine.llm is not None:
+            yield from self._chat_generative(question, history, bool(show_scores))
+            return
         try:
             answer = self.engine.ask(question, history=history)
         except RagError as e:  # bad questions and index problems, said plainly
@@ -104,9 +113,34 @@ class ChatApp:
         words = answer.answer.split(" ")
         step = max(1, len(words) // 8)
         for i in range(step, len(words), step):
-            yield escape(" ".join(words[:i])).replace("&#91;", "[").replace("&#93;", "]")
+            yield _unbracket(escape(" ".join(words[:i])))
             time.sleep(0.01)
         yield format_answer(self.engine, answer, bool(show_scores))
+
+    def _chat_generative(self, question: str, history: list, show_scores: bool):
+        """The model's words as they stream, marked unchecked; then the checked answer replaces them."""
+        drafts: queue.Queue = queue.Queue()
+        result: dict = {}
+
+        def work():
+            try:
+                result["answer"] = self.engine.ask(question, history=history, on_draft=drafts.put)
+            except RagError as e:
+                result["error"] = f"⚠️ {escape(str(e))}"
+            except Exception:  # never a trace to the client
+                result["error"] = "⚠️ Something went wrong while answering; please try again."
+            drafts.put(None)
+
+        threading.Thread(target=work, daemon=True).start()
+        while (draft := drafts.get()) is not None:
+            while not drafts.empty():  # show only the newest text when pieces come faster than the page
+                newer = drafts.get()
+                if newer is None:
+                    drafts.put(None)
+                    break
+                draft = newer
+            yield f"{_unbracket(escape(draft))}\n\n<i>{DRAFT_NOTE}</i>"
+        yield result.get("error") or format_answer(self.engine, result["answer"], show_scores)
 
     def add(self, files, pasted: str, progress=gr.Progress()):
         """Index uploaded files or pasted text; answerable as soon as this returns."""

@@ -332,17 +332,18 @@ class Engine:
             top = [h for h in top if h.score >= self.policy.citation_ratio * top[0].score]
         return Retrieval(question, query, hits, top, found)
 
-    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, history=None) -> Answer:
+    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, history=None, on_draft=None) -> Answer:
         """Answer from the articles, citing exact sentences; `found` is False when they do not say.
 
         `history` (chat turns, oldest first) lets a follow-up like "who is he?" use the conversation.
+        `on_draft`, with an LLM, receives the model's unchecked text as it streams.
         """
         ret = self.retrieve(question, top_k, history)
         if self.llm is not None and ret.found:
-            return self.generate(ret)
+            return self.generate(ret, on_draft)
         return self.answer(ret)
 
-    def generate(self, ret: Retrieval) -> Answer:
+    def generate(self, ret: Retrieval, on_draft=None) -> Answer:
         """The LLM's answer, keeping only claims its cited sentences support; else the extractive one."""
         from .llm import LLMError, build_messages, complete, split_claims, support
 
@@ -355,7 +356,7 @@ class Engine:
             numbered.append((n, meta, r.sentence_text[h.row]))
         fallback = self.answer(ret)
         try:
-            reply = complete(self.llm, build_messages(ret.query, numbered), self.llm_stats)
+            reply = complete(self.llm, build_messages(ret.query, numbered), self.llm_stats, on_draft)
         except LLMError as e:
             fallback.notice = f"{e}; showing the extractive answer"
             return fallback

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,10 +64,12 @@ def build_messages(question: str, numbered: list[tuple[int, str, str]]) -> list[
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
-def complete(cfg: LLMConfig, messages: list[dict], stats: dict | None = None) -> str:
+def complete(cfg: LLMConfig, messages: list[dict], stats: dict | None = None,
+             on_text: Callable[[str], None] | None = None) -> str:
     """The model's reply text; LLMError on any failure, within cfg.timeout seconds overall.
 
-    `stats`, if given, receives "first_token_s" and "total_s".
+    `stats`, if given, receives "first_token_s" and "total_s"; `on_text`, if given, is called with
+    the reply so far as each piece arrives (an unchecked draft, for display).
     """
     import httpx
 
@@ -99,6 +102,8 @@ def complete(cfg: LLMConfig, messages: list[dict], stats: dict | None = None) ->
                 if delta and not any(parts) and stats is not None:
                     stats["first_token_s"] = time.monotonic() - start
                 parts.append(delta)
+                if delta and on_text is not None:
+                    on_text("".join(parts))
     except httpx.TimeoutException:
         raise LLMError(f"the LLM took longer than {cfg.timeout:g} s") from None
     except httpx.HTTPError as e:

@@ -33,7 +33,8 @@ def test_split_claims_and_support():
 
 class _Stub(httpserver.BaseHTTPRequestHandler):
     mode = "ok"
-    reply = ""
+    reply: str | list[str] = ""
+    gap = 0.0  # seconds between streamed pieces
 
     def log_message(self, *a):
         pass
@@ -52,8 +53,13 @@ class _Stub(httpserver.BaseHTTPRequestHandler):
         if self.mode == "malformed":
             self.wfile.write(b"data: {not json\n\n")
             return
-        chunk = {"choices": [{"delta": {"content": self.reply}}]}
-        self.wfile.write(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode())
+        pieces = self.reply if isinstance(self.reply, list) else [self.reply]
+        for piece in pieces:  # one event per piece, flushed apart, as a real server streams tokens
+            chunk = {"choices": [{"delta": {"content": piece}}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.flush()
+            time.sleep(self.gap)
+        self.wfile.write(b"data: [DONE]\n\n")
 
 
 @pytest.fixture
@@ -86,6 +92,25 @@ def test_unsupported_claims_are_dropped_and_bad_numbers_removed(seed_engine, stu
     for c in answer.citations:
         assert SEED_TEXT[c.start:c.end] == c.sentence
     assert sorted(c.n for c in answer.citations) == list(range(1, len(answer.citations) + 1))
+
+
+def test_chat_streams_the_draft_then_shows_the_checked_answer(seed_engine, stub):
+    from ui import DRAFT_NOTE, ChatApp
+
+    handler, url = stub
+    handler.reply = ["Gabrielius Landsbergis criticised Hegseth on X, ", "saying it sounds like abandoning Ukraine [1][2][3]. ",
+                     "Angela Merkel called the plan brilliant at a rally in Berlin [1]."]
+    handler.gap = 0.2
+    outputs = list(ChatApp(_engine(seed_engine, url)).chat("who criticised Hegseth?", []))
+    drafts = [o for o in outputs if DRAFT_NOTE in o]
+    # The words appear as they stream, growing, and are marked unchecked until the checker has run.
+    assert len(drafts) >= 2 and drafts[0].startswith("Gabrielius Landsbergis") and "Merkel" in drafts[-1]
+    assert all(len(a) < len(b) for a, b in zip(drafts, drafts[1:]))
+    final = outputs[-1]
+    assert DRAFT_NOTE not in final and outputs.index(final) > outputs.index(drafts[-1])
+    answer_text = final.split("\n\n")[0]
+    assert "Landsbergis" in answer_text and "Merkel" not in answer_text
+    assert "❌ removed: Angela Merkel" in final
 
 
 @pytest.mark.parametrize("mode,notice", [("error", "HTTP 500"), ("stall", "longer than"),
