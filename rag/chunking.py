@@ -32,15 +32,23 @@ def split_long(text: str, spans: list[tuple[int, int, bool]], max_tokens: int) -
             out.append((a, b, citable))
             continue
         words = [(m.start() + a, m.end() + a) for m in re.finditer(r"\S+", text[a:b])]
+        if len(words) < 2:
+            out.append((a, b, citable))  # one enormous "word": nothing to cut at
+            continue
         sizes = count_tokens([" " + text[x:y] for x, y in words])
+        budget = max_tokens - 4  # a piece's own count can differ a little from the sum of its words'
         start, used, prev_end = words[0][0], 0, words[0][1]
+        pieces = []
         for (x, y), t in zip(words, sizes):
-            if used and used + t > max_tokens:
-                out.append((start, prev_end, citable))
+            if used and used + t > budget:
+                pieces.append((start, prev_end, citable))
                 start, used = x, 0
             used += t
             prev_end = y
-        out.append((start, prev_end, citable))
+        pieces.append((start, prev_end, citable))
+        for piece, size in zip(pieces, count_tokens([text[x:y] for x, y, _ in pieces])):
+            # Still over (many words that tokenize apart): cut that piece again, tighter.
+            out.extend(split_long(text, [piece], max_tokens - (size - max_tokens)) if size > max_tokens else [piece])
     return out
 
 

@@ -53,7 +53,7 @@ def resolve_model(name: str) -> str:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU, loaded without touching the network by default."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, precision: Precision = "auto", batch_size: int = 64):
+    def __init__(self, model: str = DEFAULT_MODEL, precision: Precision = "auto", batch_size: int = 32):
         # Offline unless the user opts in: a hub lookup here fails or hangs on a closed network.
         if os.environ.get("RAG_ALLOW_DOWNLOAD") != "1":
             os.environ.setdefault("HF_HUB_OFFLINE", "1")

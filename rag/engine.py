@@ -29,7 +29,7 @@ from .sentences import split_sentences
 
 MAX_QUESTION_CHARS = 1000
 # Bump when segmentation, chunking or the embedded text changes: stored vectors then go stale.
-PIPELINE_VERSION = 3
+PIPELINE_VERSION = 4
 DEFAULT_TOP_K = 5
 
 
