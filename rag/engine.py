@@ -185,10 +185,9 @@ class Engine:
             if old.model != (self._model_name or old.model):
                 raise InputError(f"index was built with {old.model}; use --rebuild to change the model")
         model = old.model if old else (self._model_name or emb.name)
-        settings = {"chunk_tokens": self.chunk_tokens, "overlap": self.overlap, "pipeline": PIPELINE_VERSION,
-                    "sentence_vectors": self.sentence_vectors}
-        if old and old.settings and old.settings != settings:
-            old = None  # pipeline changed: every document must be re-split and re-embedded
+        settings = self._pipeline_settings()
+        # Pipeline changed: every document, including those from other paths, is re-split and re-embedded.
+        stale = bool(old and old.settings != settings)
         new_ids = {d.doc_id for d in docs}
         roots = [Path(p).resolve() for p in (scope or [])]
 
@@ -204,7 +203,7 @@ class Engine:
         old_by_id = {d.doc_id: i for i, d in enumerate(old.documents)} if old else {}
         for d in docs:
             i = old_by_id.get(d.doc_id)
-            if i is not None and old.documents[i].sha256 == d.sha256:
+            if i is not None and old.documents[i].sha256 == d.sha256 and not stale:
                 kept.append((d, i))
             else:
                 todo.append(d)
@@ -214,6 +213,8 @@ class Engine:
                     continue
                 if in_scope(d):
                     report.removed += 1
+                elif stale:
+                    todo.append(d)
                 else:
                     kept.append((d, i))
         report.skipped = sum(1 for d, _ in kept if d.doc_id in new_ids)
@@ -225,6 +226,14 @@ class Engine:
         report.chunks = len(data.chunks)
         report.seconds = time.perf_counter() - t0
         return report
+
+    def _pipeline_settings(self) -> dict:
+        return {"chunk_tokens": self.chunk_tokens, "overlap": self.overlap, "pipeline": PIPELINE_VERSION,
+                "sentence_vectors": self.sentence_vectors}
+
+    def is_current(self) -> bool:
+        """True when the index exists and was built by this pipeline with these settings."""
+        return index_io.exists(self.index_dir) and self.load().settings == self._pipeline_settings()
 
     def _assemble(self, old, kept, todo, emb, model, settings, progress, report) -> index_io.IndexData:
         """New tables: kept documents copy their rows and vectors, new ones are split and embedded."""

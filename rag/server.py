@@ -110,12 +110,14 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None):
 
 
 def prepare(index_dir: str, seeds: str, model: str | None = None, llm=None) -> Engine:
-    """An engine on `index_dir`; on first start the index is built from `seeds` with a progress bar."""
+    """An engine on `index_dir`; on first start (or after a pipeline upgrade) the index is built from
+    `seeds` with a progress bar."""
     from . import index as index_io
 
     engine = Engine(index_dir, model=model, llm=llm)
-    if not index_io.exists(Path(index_dir)):
-        print(f"rag: no index in {index_dir}/ yet; building it from {seeds}/ ...", file=sys.stderr)
+    if not index_io.exists(Path(index_dir)) or not engine.is_current():
+        why = "was built by an older pipeline" if index_io.exists(Path(index_dir)) else "does not exist yet"
+        print(f"rag: the index in {index_dir}/ {why}; building it from {seeds}/ ...", file=sys.stderr)
         report = engine.index([seeds], progress=True)
         print(f"rag: indexed {report.documents} documents in {report.seconds:.1f} s", file=sys.stderr)
     engine.load()

@@ -56,6 +56,27 @@ def test_other_paths_are_kept(tmp_path, corpus_dir, fake_embedder):
     assert report.documents == 4 and report.removed == 0
 
 
+def test_pipeline_upgrade_re_embeds_everything_and_loses_nothing(tmp_path, corpus_dir, fake_embedder, monkeypatch):
+    import rag.engine as engine_mod
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "d.txt").write_text("Harbour news\nThe harbour reopened after the storm.\n", encoding="utf-8")
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    eng.index([other])
+    assert eng.is_current()
+    monkeypatch.setattr(engine_mod, "PIPELINE_VERSION", engine_mod.PIPELINE_VERSION + 1)
+    upgraded = _engine(tmp_path, fake_embedder)
+    assert not upgraded.is_current()
+    # Re-indexing one folder after an upgrade re-embeds the other folder's documents too, not drops them.
+    report = upgraded.index([corpus_dir])
+    assert report.documents == 4 and report.embedded_documents == 4 and report.removed == 0
+    assert upgraded.is_current()
+    assert upgraded.ask("The harbour reopened after the storm").citations[0].sentence == \
+        "The harbour reopened after the storm."
+
+
 def _flip_byte(path: Path):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
