@@ -80,7 +80,9 @@ def format_answer(engine: Engine, answer, show_scores: bool = False) -> str:
     if answer.notice:
         lines.append(f"<i>{escape(answer.notice)}</i>")
     if answer.claims:
-        marks = [f"{'✅' if c['supported'] else '❌ removed:'} {escape(c['text'])}" for c in answer.claims]
+        # Words, not only symbols: a browser without an emoji font still says which claims were kept.
+        marks = [f'<span class="rag-kept">✓ supported:</span> {escape(c["text"])}' if c["supported"] else
+                 f'<span class="rag-removed">✗ removed:</span> {escape(c["text"])}' for c in answer.claims]
         lines.append("<b>Claims checked against their sources</b><br>" + "<br>".join(marks))
     sources = render_sources(engine, answer, show_scores)
     if sources:
@@ -175,6 +177,8 @@ class ChatApp:
 CSS = """
 .rag-source{margin:.4em 0;padding:.4em;border-left:3px solid #f0b429;font-size:.92em}
 mark.rag-cited{background:#fde68a;padding:0 .1em}
+.rag-kept{color:#15803d;font-weight:600}
+.rag-removed{color:#b91c1c;font-weight:600}
 """
 
 

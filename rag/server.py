@@ -137,4 +137,5 @@ def serve(args) -> None:
     base = f"http://{args.host}:{args.port}"
     print(f"rag: chat at {base}/  API at {base}/api/ask  widget at {base}/embed/  (Ctrl+C to stop)",
           file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    # An open browser tab keeps a streaming connection: stop within seconds anyway.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3)

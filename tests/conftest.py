@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import http.server as httpserver
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -150,3 +152,44 @@ def server(tmp_path_factory):
     proc.wait(timeout=20)
 
 
+class StubLLM(httpserver.BaseHTTPRequestHandler):
+    """An OpenAI-compatible /v1/chat/completions that streams `reply`, or misbehaves as `mode` says."""
+
+    mode = "ok"
+    reply: str | list[str] = ""
+    gap = 0.0  # seconds between streamed pieces
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        if self.mode == "error":
+            self.send_response(500)
+            self.end_headers()
+            return
+        if self.mode == "stall":
+            time.sleep(5)
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.end_headers()
+        if self.mode == "malformed":
+            self.wfile.write(b"data: {not json\n\n")
+            return
+        pieces = self.reply if isinstance(self.reply, list) else [self.reply]
+        for piece in pieces:  # one event per piece, flushed apart, as a real server streams tokens
+            chunk = {"choices": [{"delta": {"content": piece}}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.flush()
+            time.sleep(self.gap)
+        self.wfile.write(b"data: [DONE]\n\n")
+
+
+@pytest.fixture
+def stub():
+    port = free_port()
+    handler = type("H", (StubLLM,), {})
+    server = httpserver.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield handler, f"http://127.0.0.1:{port}"
+    server.shutdown()

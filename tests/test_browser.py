@@ -3,11 +3,13 @@
 import functools
 import http.server
 import shutil
+import subprocess
+import sys
 import threading
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, SEEDS, free_port, wait_until_up
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -93,3 +95,34 @@ def test_hostile_article_renders_as_text(server, page, tmp_path):
     assert page.locator('a[href^="javascript"]').count() == 0
     assert page.locator('a[href*="example.invalid"], img[src*="example.invalid"]').count() == 0
     page.screenshot(path=str(SHOTS / "hostile-article.png"), full_page=True)
+
+
+def test_llm_answer_streams_as_a_draft_then_shows_each_claims_check(stub, page, tmp_path):
+    """`rag serve --llm-url`: the model's words appear while it writes, marked unchecked; then the
+    checked answer replaces them, with the unsupported claim removed and listed as such."""
+    handler, llm_url = stub
+    handler.reply = ["Gabrielius Landsbergis criticised Hegseth on X, ", "saying it sounds like abandoning Ukraine [1][2][3]. ",
+                     "Angela Merkel called the plan brilliant ", "at a rally in Berlin [1]."]
+    handler.gap = 0.8
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    port = free_port()
+    with open(tmp_path / "serve.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--port", str(port), "--index",
+                                 str(tmp_path / "index"), "--seeds", str(tmp_path / "seeds"), "--llm-url", llm_url],
+                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        assert wait_until_up(proc, url + "/health"), (tmp_path / "serve.log").read_text()
+        page.goto(url + "/")
+        ask(page, QUESTION)
+        draft = page.get_by_text("Drafting: not yet checked against the sources")
+        draft.first.wait_for(timeout=60_000)
+        page.screenshot(path=str(SHOTS / "llm-draft.png"), full_page=True)
+        page.get_by_text("✗ removed: Angela Merkel").first.wait_for(timeout=60_000)
+        assert draft.count() == 0
+        assert page.get_by_text("✓ supported: Gabrielius Landsbergis criticised Hegseth").count() == 1
+        assert page.locator("mark.rag-cited", has_text="Gabrielius Landsbergis").count() >= 1
+        page.screenshot(path=str(SHOTS / "llm-checked.png"), full_page=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
