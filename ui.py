@@ -194,7 +194,8 @@ def build(engine: Engine, compact: bool = False) -> gr.Blocks:
         chat = gr.ChatInterface(
             app.chat,
             api_name="chat",
-            examples=EXAMPLES[:2] if compact else [[q, False] for q in EXAMPLES],
+            # None for the checkbox: the examples show as buttons in the empty chat, not as a table.
+            examples=EXAMPLES[:2] if compact else [[q, None] for q in EXAMPLES],
             additional_inputs=scores,
             chatbot=gr.Chatbot(height=None if not compact else 420, sanitize_html=True, render_markdown=True,
                                label="Answers"),

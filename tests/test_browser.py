@@ -53,7 +53,10 @@ def ask(frame, question):
 
 def test_chat_shows_answer_and_highlighted_sentence(server, page):
     page.goto(server["url"] + "/")
-    ask(page, QUESTION)
+    example = page.get_by_text(QUESTION, exact=True).first  # an example button in the empty chat
+    example.wait_for(timeout=30_000)
+    page.screenshot(path=str(SHOTS / "chat-empty.png"), full_page=True)
+    example.click()
     cited = page.locator("mark.rag-cited", has_text="Gabrielius Landsbergis")
     cited.first.wait_for(timeout=60_000)
     assert page.locator(".rag-source").count() >= 3
