@@ -104,13 +104,9 @@ class ChatApp:
         if self.engine.llm is not None:
             yield from self._chat_generative(question, history, bool(show_scores))
             return
-        try:
-            answer = self.engine.ask(question, history=history)
-        except RagError as e:  # bad questions and index problems, said plainly
-            yield f"⚠️ {escape(str(e))}"
-            return
-        except Exception:  # never a trace to the client
-            yield "⚠️ Something went wrong while answering; please try again."
+        answer = self._ask(question, history)
+        if isinstance(answer, str):
+            yield answer
             return
         words = answer.answer.split(" ")
         step = max(1, len(words) // 8)
@@ -119,18 +115,22 @@ class ChatApp:
             time.sleep(0.01)
         yield format_answer(self.engine, answer, bool(show_scores))
 
+    def _ask(self, question: str, history: list, on_draft=None):
+        """The engine's answer, or the message to show instead of it (never a trace)."""
+        try:
+            return self.engine.ask(question, history=history, on_draft=on_draft)
+        except RagError as e:  # bad questions and index problems, said plainly
+            return f"⚠️ {escape(str(e))}"
+        except Exception:
+            return "⚠️ Something went wrong while answering; please try again."
+
     def _chat_generative(self, question: str, history: list, show_scores: bool):
         """The model's words as they stream, marked unchecked; then the checked answer replaces them."""
         drafts: queue.Queue = queue.Queue()
-        result: dict = {}
+        result: list = []
 
         def work():
-            try:
-                result["answer"] = self.engine.ask(question, history=history, on_draft=drafts.put)
-            except RagError as e:
-                result["error"] = f"⚠️ {escape(str(e))}"
-            except Exception:  # never a trace to the client
-                result["error"] = "⚠️ Something went wrong while answering; please try again."
+            result.append(self._ask(question, history, on_draft=drafts.put))
             drafts.put(None)
 
         threading.Thread(target=work, daemon=True).start()
@@ -142,7 +142,8 @@ class ChatApp:
                     break
                 draft = newer
             yield f"{_unbracket(escape(draft))}\n\n<i>{DRAFT_NOTE}</i>"
-        yield result.get("error") or format_answer(self.engine, result["answer"], show_scores)
+        answer = result[0]
+        yield answer if isinstance(answer, str) else format_answer(self.engine, answer, show_scores)
 
     def add(self, files, pasted: str, progress=gr.Progress()):
         """Index uploaded files or pasted text; answerable as soon as this returns."""

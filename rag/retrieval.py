@@ -131,30 +131,28 @@ class Retriever:
         boost = self._date_boost(q.dates)
         qterms = [t for t in terms(q.text) if t in self.vocabulary]
         scores: dict[int, float] = {}
-        rankings = []
-        for mask in [np.isin(self.chunk_doc, docs) for _, _, docs in q.outlets] or [None]:
-            part = self._rerank(self._fuse(q.vec, qterms, mask, boost), qterms)
-            scores.update(part)
-            rankings.append(sorted(part, key=lambda r: -part[r]))
+        rankings: list[list[int]] = []
+
+        def rank(vec, qt, mask, boost_) -> list[int]:
+            part = self._rerank(self._fuse(vec, qt, mask, boost_), qt)
+            for r, v in part.items():
+                scores.setdefault(r, v)
+            return sorted(part, key=lambda r: -part[r])
+
+        outlet_masks = [np.isin(self.chunk_doc, docs) for _, _, docs in q.outlets]
+        rankings += [rank(q.vec, qterms, mask, boost) for mask in outlet_masks or [None]]
         extra = self._feedback(q.text, rankings) if q.clauses else []
         for (a, b), vec in zip(q.clauses, q.clause_vecs):
             text = q.text[a:b]
-            named = [o for o in q.outlets if a <= o[0] < b] or q.outlets
-            mask = np.isin(self.chunk_doc, np.concatenate([o[2] for o in named])) if named else None
+            named = [m for o, m in zip(q.outlets, outlet_masks) if a <= o[0] < b] or outlet_masks
+            mask = np.logical_or.reduce(named) if named else None
             dates = self.cues.date_mask(text) if s.metadata else None
             cterms = [t for t in terms(text) if t in self.vocabulary] + extra
-            part = self._rerank(self._fuse(vec, cterms, mask, boost if dates is None else self._date_boost(dates)),
-                                cterms)
-            for r, v in part.items():
-                scores.setdefault(r, v)
-            rankings.append(sorted(part, key=lambda r: -part[r]))
+            rankings.append(rank(vec, cterms, mask, boost if dates is None else self._date_boost(dates)))
         ranked = _merge(rankings, s.list_fusion_k) if len(rankings) > 1 else rankings[0]
         if len(ranked) < k and q.outlets:  # the named outlets hold too little: fill from everything
-            part = self._rerank(self._fuse(q.vec, qterms, None, boost), qterms)
             have = set(ranked)
-            ranked += [r for r in sorted(part, key=lambda r: -part[r]) if r not in have]
-            for r, v in part.items():
-                scores.setdefault(r, v)
+            ranked += [r for r in rank(q.vec, qterms, None, boost) if r not in have]
         best = ranked[:k]
         vecs = self.data.chunk_store.get(self.data.chunks[best, 0]) if best else np.zeros((0, len(q.vec)))
         return [ChunkHit(r, scores[r], float(d)) for r, d in zip(best, vecs @ q.vec)]

@@ -115,7 +115,7 @@ def prepare(index_dir: str, seeds: str, model: str | None = None, llm=None) -> E
     from . import index as index_io
 
     engine = Engine(index_dir, model=model, llm=llm)
-    if not index_io.exists(Path(index_dir)) or not engine.is_current():
+    if not engine.is_current():
         why = "was built by an older pipeline" if index_io.exists(Path(index_dir)) else "does not exist yet"
         print(f"rag: the index in {index_dir}/ {why}; building it from {seeds}/ ...", file=sys.stderr)
         report = engine.index([seeds], progress=True)
