@@ -21,7 +21,7 @@ class RefusalPolicy:
     above which the question is about something the articles do not cover.
     """
 
-    min_dense: float = 0.44
+    min_dense: float = 0.5
     min_dense_all_names: float = 0.25  # when every name in the question is in the best chunks
     max_missing_keys: float = 0.3
     answer_ratio: float = 0.85  # sentences scoring within this share of the best join the answer

@@ -29,7 +29,7 @@ from .sentences import split_sentences
 
 MAX_QUESTION_CHARS = 1000
 # Bump when segmentation, chunking or the embedded text changes: stored vectors then go stale.
-PIPELINE_VERSION = 4
+PIPELINE_VERSION = 5
 DEFAULT_TOP_K = 5
 
 
@@ -98,11 +98,13 @@ class Engine:
     def __init__(self, index_dir: str | os.PathLike = "index", model: str | None = None,
                  embedder=None, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
                  overlap: int = DEFAULT_OVERLAP_SENTENCES, settings: Settings | None = None,
-                 policy: RefusalPolicy | None = None, sentence_vectors: str = "late", llm=None):
+                 policy: RefusalPolicy | None = None, sentence_vectors: str = "own", llm=None):
         self.index_dir = Path(index_dir)
         self.llm = llm  # an LLMConfig: generative answers, checked claim by claim
         self.llm_stats: dict = {}  # timings of the last LLM call
-        self.sentence_vectors = sentence_vectors  # "late": pooled inside the chunk pass; "separate"
+        # "own": each sentence embedded on its own, a chunk's vector the mean of its sentences';
+        # "late": sentence vectors pooled inside the chunk pass; "separate": chunks and sentences each embedded
+        self.sentence_vectors = sentence_vectors
         self._model_name = model
         self._embedder = embedder
         self.chunk_tokens = chunk_tokens
@@ -218,8 +220,11 @@ class Engine:
                 else:
                     kept.append((d, i))
         report.skipped = sum(1 for d, _ in kept if d.doc_id in new_ids)
-        data = self._assemble(old, kept, todo, emb, model, settings, progress, report)
-        index_io.save(self.index_dir, data)
+        if old and not todo and not report.removed:
+            data = old  # nothing changed: no new version written, readers keep theirs
+        else:
+            data = self._assemble(old, kept, todo, emb, model, settings, progress, report)
+            index_io.save(self.index_dir, data)
         self._data, self._retriever = data, None
         report.documents = len(data.documents)
         report.sentences = len(data.sentences)
@@ -308,7 +313,20 @@ class Engine:
         return data
 
     def _embed(self, emb, texts_c, texts_s, members, progress):
-        """Chunk and sentence vectors; one model pass when the embedder can pool sentences in context."""
+        """Chunk and sentence vectors.
+
+        By default each sentence is embedded on its own, which is the text the model was trained on
+        (sentence pairs): a clause of a question finds its paraphrase among sentences read alone far
+        better than among sentences pooled from a 256-token chunk (MultiHop-RAG dev, BENCHMARKS.md).
+        A chunk's vector is then the mean of its sentences', with no second model pass.
+        """
+        if self.sentence_vectors == "own":
+            svecs = emb.embed(texts_s, progress=progress)
+            cvecs = np.zeros((len(texts_c), emb.dim), np.float32)
+            for j, mem in enumerate(members):
+                v = svecs[[k for k, _, _ in mem]].sum(0)
+                cvecs[j] = v / max(float(np.linalg.norm(v)), 1e-9)
+            return cvecs, svecs, len(texts_s)
         if self.sentence_vectors == "late" and hasattr(emb, "embed_with_sentences"):
             cvecs, per_chunk = emb.embed_with_sentences(texts_c, [[(a, b) for _, a, b in m] for m in members],
                                                         progress=progress)

@@ -63,7 +63,7 @@ class Settings:
     date_bonus: float = 0.5  # in units of a first-place vote of one ranking
     clauses: bool = True  # also search each clause of a long question on its own (see clauses.py)
     feedback_names: int = 1  # names common in the best chunks added to each clause's terms
-    list_fusion_k: float = 1.0  # rankings (per outlet, per clause) merged by reciprocal rank with this k
+    list_fusion_k: float = 0.0  # rankings (per outlet, per clause) merged by reciprocal rank with this k
 
 
 class Retriever:
@@ -98,6 +98,18 @@ class Retriever:
         self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
         self.vocabulary = set(df)
         self.chunk_doc = data.chunks[:, 1]
+        # Dense search runs over sentences (a chunk scores by its best sentence), as one matrix product
+        # for the question and all its clauses: the vectors of citable sentences, their documents, and
+        # the first chunk holding each (a sentence in an overlap is also the next chunk's first).
+        self.sent_rows = np.flatnonzero(sents[:, 5]) if len(sents) else np.zeros(0, np.int64)
+        self.sent_vecs = data.sentence_store.get(sents[self.sent_rows, 0]) if len(self.sent_rows) \
+            else np.zeros((0, data.dim), np.float32)
+        self.sent_doc = sents[self.sent_rows, 1] if len(sents) else np.zeros(0, np.int64)
+        self.sent_chunk = np.full(len(self.sent_rows), -1, np.int64)
+        position = np.searchsorted(self.sent_rows, np.concatenate(self.citable_rows)) if self.citable_rows \
+            else np.zeros(0, np.int64)
+        holder = np.repeat(np.arange(len(self.citable_rows)), [len(r) for r in self.citable_rows])
+        self.sent_chunk[position[::-1]] = holder[::-1]  # the earliest chunk wins
         self.chunk_names = [None] * len(data.chunks)  # names in each chunk and its title, read on demand
         self.cues = MetadataCues([d.source for d in docs], [d.published for d in docs])
 
@@ -133,26 +145,27 @@ class Retriever:
         scores: dict[int, float] = {}
         rankings: list[list[int]] = []
 
-        def rank(vec, qt, mask, boost_) -> list[int]:
-            part = self._rerank(self._fuse(vec, qt, mask, boost_), qt)
+        def rank(cos, qt, mask, boost_) -> list[int]:
+            part = self._rerank(self._fuse(cos, qt, mask, boost_), qt)
             for r, v in part.items():
                 scores.setdefault(r, v)
             return sorted(part, key=lambda r: -part[r])
 
-        outlet_masks = [np.isin(self.chunk_doc, docs) for _, _, docs in q.outlets]
-        rankings += [rank(q.vec, qterms, mask, boost) for mask in outlet_masks or [None]]
+        dense = self._cosines(np.vstack([q.vec, *q.clause_vecs]))  # sentences x (question, clauses)
+        outlet_masks = [self._doc_mask(docs) for _, _, docs in q.outlets]
+        rankings += [rank(dense[:, 0], qterms, mask, boost) for mask in outlet_masks or [None]]
         extra = self._feedback(q.text, rankings) if q.clauses else []
-        for (a, b), vec in zip(q.clauses, q.clause_vecs):
+        for j, (a, b) in enumerate(q.clauses, start=1):
             text = q.text[a:b]
             named = [m for o, m in zip(q.outlets, outlet_masks) if a <= o[0] < b] or outlet_masks
             mask = np.logical_or.reduce(named) if named else None
             dates = self.cues.date_mask(text) if s.metadata else None
             cterms = [t for t in terms(text) if t in self.vocabulary] + extra
-            rankings.append(rank(vec, cterms, mask, boost if dates is None else self._date_boost(dates)))
+            rankings.append(rank(dense[:, j], cterms, mask, boost if dates is None else self._date_boost(dates)))
         ranked = _merge(rankings, s.list_fusion_k) if len(rankings) > 1 else rankings[0]
         if len(ranked) < k and q.outlets:  # the named outlets hold too little: fill from everything
             have = set(ranked)
-            ranked += [r for r in rank(q.vec, qterms, None, boost) if r not in have]
+            ranked += [r for r in rank(dense[:, 0], qterms, None, boost) if r not in have]
         best = ranked[:k]
         vecs = self.data.chunk_store.get(self.data.chunks[best, 0]) if best else np.zeros((0, len(q.vec)))
         return [ChunkHit(r, scores[r], float(d)) for r, d in zip(best, vecs @ q.vec)]
@@ -188,16 +201,40 @@ class Retriever:
             out[row] = fused[row] + w * best / (RRF_K + 1)
         return out
 
-    def _fuse(self, qvec, qterms, mask, boost) -> dict[int, float]:
-        """Fused scores of dense and BM25 candidates, within `mask` (a chunk mask) if given."""
+    def _cosines(self, vecs: np.ndarray) -> np.ndarray:
+        """Every citable sentence's cosine to each of `vecs`, by torch: numpy's BLAS threads would
+        spin on the same two cores as the model's next forward pass and slow it threefold."""
+        import torch
+
+        return (torch.from_numpy(self.sent_vecs) @ torch.from_numpy(np.ascontiguousarray(vecs.T))).numpy()
+
+    def _doc_mask(self, docs: list[int]) -> np.ndarray:
+        mask = np.zeros(len(self.data.documents), bool)
+        mask[docs] = True
+        return mask
+
+    def _dense_chunks(self, cos: np.ndarray, mask: np.ndarray | None) -> list[int]:
+        """Chunks in order of their best sentence's cosine (`cos`, one per citable sentence)."""
+        n = self.settings.candidates
+        if mask is not None:
+            cos = np.where(mask[self.sent_doc], cos, -np.inf)
+        top = min(len(cos), 3 * n)  # sentences cluster in chunks: three per chunk wanted is plenty
+        if top == 0:
+            return []
+        best = np.argpartition(-cos, top - 1)[:top]
+        best = best[np.argsort(-cos[best], kind="stable")]
+        chunks = self.sent_chunk[best[np.isfinite(cos[best])]]
+        _, first = np.unique(chunks, return_index=True)
+        return chunks[np.sort(first)][:n].tolist()
+
+    def _fuse(self, cos, qterms, mask, boost) -> dict[int, float]:
+        """Fused scores of dense and BM25 candidates, within `mask` (a document mask) if given."""
         s = self.settings
         fused: dict[int, float] = {}
-        allowed = None if mask is None else self.data.chunks[mask, 0]
-        scores, ids = self.data.chunk_store.search(qvec[None, :], s.candidates, allowed=allowed)
-        for rank, cid in enumerate(ids[0]):
-            if cid >= 0:
-                row = self.chunk_row[int(cid)]
-                fused[row] = fused.get(row, 0.0) + s.dense_weight / (RRF_K + rank + 1)
+        for rank, row in enumerate(self._dense_chunks(cos, mask)):
+            fused[row] = fused.get(row, 0.0) + s.dense_weight / (RRF_K + rank + 1)
+        if mask is not None:
+            mask = mask[self.chunk_doc]
         if self.bm25 is not None and qterms:
             k_bm = min(s.candidates, len(self.chunk_text) if mask is None else int(mask.sum()))
             if k_bm > 0:

@@ -18,8 +18,10 @@ def test_incremental_runs(tmp_path, corpus_dir, fake_embedder):
     eng = _engine(tmp_path, fake_embedder)
     first = eng.index([corpus_dir])
     assert first.documents == 3 and first.embedded_documents == 3 and first.embedded > 0
+    version = (tmp_path / "idx" / "CURRENT").read_text()
     second = _engine(tmp_path, fake_embedder).index([corpus_dir])
     assert second.embedded == 0 and second.skipped == 3 and second.removed == 0
+    assert (tmp_path / "idx" / "CURRENT").read_text() == version  # nothing changed: nothing written
     (corpus_dir / "c.txt").write_text("Bakery prices fall\nBread prices fell by five percent in Lyon.\n",
                                       encoding="utf-8")
     third = _engine(tmp_path, fake_embedder).index([corpus_dir])
