@@ -40,7 +40,7 @@ class IndexReport:
     documents: int = 0
     sentences: int = 0
     chunks: int = 0
-    embedded: int = 0  # vectors (chunks + sentences) newly embedded in this run
+    embedded: int = 0  # texts newly through the model in this run (sentences, by default)
     embedded_documents: int = 0
     skipped: int = 0  # unchanged documents whose vectors were reused
     removed: int = 0

@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag import index as index_io
@@ -152,3 +153,31 @@ def test_bad_files_stop_without_touching_the_index(tmp_path, corpus_dir, fake_em
     assert index_io.load(tmp_path / "idx").version == version
     report = _engine(tmp_path, fake_embedder).index([corpus_dir], skip_bad=True)
     assert report.documents == 3 and "bad.txt" in report.errors[0]
+
+
+def test_sentences_are_embedded_alone_and_chunks_are_their_mean(tmp_path, corpus_dir, fake_embedder):
+    eng = _engine(tmp_path, fake_embedder)
+    report = eng.index([corpus_dir])
+    data, retr = eng.load(), eng.retriever
+    assert report.embedded == len(retr.sent_rows)  # one model input per citable sentence, no chunk pass
+    for row, c in enumerate(data.chunks):
+        texts = [retr.sentence_text[r] for r in retr.citable_rows[row]]
+        mean = fake_embedder.embed(texts).sum(0)
+        np.testing.assert_allclose(data.chunk_store.get(c[:1])[0], mean / np.linalg.norm(mean), atol=1e-6)
+    vec = data.sentence_store.get(data.sentences[retr.sent_rows[:1], 0])[0]
+    np.testing.assert_allclose(vec, fake_embedder.embed([retr.sentence_text[retr.sent_rows[0]]])[0], atol=1e-6)
+
+
+def test_dense_search_ranks_chunks_by_their_best_sentence_within_the_mask(tmp_path, corpus_dir, fake_embedder):
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    retr = eng.retriever
+    q = fake_embedder.embed(["Bakers blamed the cost of flour."])[0]
+    cos = retr._cosines(q[None, :])[:, 0]
+    best = int(np.argmax(cos))
+    assert retr.sentence_text[retr.sent_rows[best]] == "Bakers blamed the cost of flour."
+    ranked = retr._dense_chunks(cos, None)
+    assert ranked[0] == retr.sent_chunk[best] and len(ranked) == len(set(ranked)) == len(retr.chunk_text)
+    chess = [i for i, d in enumerate(eng.load().documents) if d.title == "Chess final"]
+    inside = retr._dense_chunks(cos, retr._doc_mask(chess))
+    assert inside and all(retr.chunk_doc[r] in chess for r in inside)
