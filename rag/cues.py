@@ -4,7 +4,9 @@ all-MiniLM-L6-v2 gives "who criticised Hegseth?" a cosine of 0.06 to the sentenc
 (a quoted attack, "Sounds like abandoning Ukraine," X posted in response to Mr Hegseth's
 comments): it matches topics, not stances. Two cheap, explainable signals fill the gap:
 - a "who" question wants a sentence that attributes words to a named person;
-- a question about criticism wants sentences whose wording is critical or negative.
+- a question about criticism wants sentences whose wording is critical or negative; asked "who
+  criticised ...?", a sentence with no critical word at all (Mr Trump's "I'm backing Ukraine"
+  about Mr Hegseth's remarks) is not the answer, however well it matches the names.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ _TITLE_WORDS = {"secretary", "minister", "president", "ambassador", "senator", "
                 "house", "office", "department", "administration", "union", "nations", "states", "court"}
 ATTRIBUTION_BONUS = 0.2
 CRITICAL_BONUS = 0.12  # per negative cue word, at most three
+UNCRITICAL_PENALTY = 0.2  # "who criticised ...?", a sentence with no critical word at all
 
 
 def _third_party(sentence: str, question_words: set[str]) -> bool:
@@ -51,5 +54,7 @@ def cue_bonus(question: str, sentence: str) -> float:
         if _third_party(sentence, qwords):
             bonus += ATTRIBUTION_BONUS
     if _CRITICAL_QUESTION.search(question):
-        bonus += CRITICAL_BONUS * min(3, len(_NEGATIVE.findall(sentence)))
+        cues = len(_NEGATIVE.findall(sentence))
+        # "Who criticised X?" wants the critic's words: a sentence with no critical word is not them.
+        bonus += CRITICAL_BONUS * min(3, cues) if cues else -UNCRITICAL_PENALTY * bool(_WHO.search(question))
     return bonus

@@ -80,8 +80,6 @@ class Retriever:
         self.sentence_text = [docs[d].text[s:e] for d, s, e in sents[:, [1, 3, 4]]]
         self.citable_rows = [np.flatnonzero(sents[c[2]:c[3] + 1, 5]) + c[2] for c in data.chunks]
         self.chunk_text = [" ".join(self.sentence_text[r] for r in rows) for rows in self.citable_rows]
-        # Row lookups from the stores' stable ids.
-        self.chunk_row = {int(i): r for r, i in enumerate(data.chunks[:, 0])}
         # Terms of every citable sentence once; a chunk's terms are its title's plus its sentences'.
         self.sentence_terms: dict[int, list[str]] = {
             int(r): terms(self.sentence_text[r]) for r in np.flatnonzero(sents[:, 5])} if len(sents) else {}
@@ -234,6 +232,7 @@ class Retriever:
         best = np.argpartition(-cos, top - 1)[:top]
         best = best[np.argsort(-cos[best], kind="stable")]
         chunks = self.sent_chunk[best[np.isfinite(cos[best])]]
+        chunks = chunks[chunks >= 0]
         _, first = np.unique(chunks, return_index=True)
         return chunks[np.sort(first)][:n].tolist()
 

@@ -57,3 +57,11 @@ def test_citations_are_strongest_first_and_distinct(seed_engine):
     scores = [c.score for c in answer.citations]
     assert scores == sorted(scores, reverse=True)
     assert len({c.sentence for c in answer.citations}) == len(answer.citations)
+
+
+@pytest.mark.parametrize("question,critic", [("who criticised Hegseth?", "Gabrielius Landsbergis"),
+                                             ("Who criticised Trump?", "Mr McFaul")])
+def test_a_question_about_criticism_is_answered_by_the_critic_first(seed_engine, question, critic):
+    """Not by a sentence that merely mentions the person (Trump's "I'm backing Ukraine")."""
+    answer = seed_engine.ask(question)
+    assert critic in answer.citations[0].sentence and answer.answer.startswith(answer.citations[0].sentence)
