@@ -321,7 +321,7 @@ class Engine:
         A chunk's vector is then the mean of its sentences', with no second model pass.
         """
         if self.sentence_vectors == "own":
-            svecs = emb.embed(texts_s, progress=progress)
+            svecs = self._embed_sentences(emb, texts_s, progress)
             cvecs = np.zeros((len(texts_c), emb.dim), np.float32)
             for j, mem in enumerate(members):
                 v = svecs[[k for k, _, _ in mem]].sum(0)
@@ -341,6 +341,21 @@ class Engine:
             return cvecs, svecs, len(texts_c) + len(missing)
         vecs = emb.embed(texts_c + texts_s, progress=progress)
         return vecs[: len(texts_c)], vecs[len(texts_c):], len(vecs)
+
+    @staticmethod
+    def _embed_sentences(emb, texts: list[str], progress: bool, block: int = 1024) -> np.ndarray:
+        """Sentence vectors in blocks of similar length (padding stays small), with one progress bar
+        counting sentences rather than the model's batches."""
+        from tqdm.auto import tqdm
+
+        out = np.zeros((len(texts), emb.dim), np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        with tqdm(total=len(texts), desc="Embedding", unit="sentence", disable=not progress) as bar:
+            for b in range(0, len(order), block):
+                idx = order[b:b + block]
+                out[idx] = emb.embed([texts[i] for i in idx])
+                bar.update(len(idx))
+        return out
 
     # -- asking ----------------------------------------------------------------------------
     def retrieve(self, question: str, top_k: int = DEFAULT_TOP_K, history=None) -> Retrieval:
