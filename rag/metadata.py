@@ -20,6 +20,25 @@ _MONTH_RE = "|".join(list(_MONTHS) + [m[:3] + r"\.?" for m in _MONTHS if len(m) 
 _DATE = re.compile(rf"\b({_MONTH_RE})\s+(\d{{1,2}})(?!\d)(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?|\b({_MONTH_RE})\s+(\d{{4}})\b",
                    re.I)
 
+# The words that introduce an outlet's name: "as reported by", "according to", "the article from".
+_FRAME_VERBS = ("reported|according|published|covered|detailed|suggested|mentioned|highlighted|noted|stated"
+                "|indicated|featured|discussed|described|portrayed")
+_FRAME = re.compile(rf"(?:\b(?:as|was|were|is|has been|have been)\s+)?(?:\b(?:{_FRAME_VERBS})\s+)?"
+                    r"(?:\b(?:by|to|in|from|on|of)\s+)?(?:\b(?:an?|the)\s+)?(?:\b(?:articles?|reports?|news)\s+)?"
+                    r"(?:\b(?:by|from|in|on|of)\s+)?(?:\bthe\s+)?['\"‘“]?$", re.I)
+
+
+def without_outlets(question: str, outlets: list[tuple[int, int, list[int]]]) -> str:
+    """The question with each outlet it names, and the words introducing it, blanked to spaces
+    (offsets stay valid). The outlets act as filters; left in, their names are noise to both the
+    model and BM25 ("The Age" would match "age", "Fortune" any fortune)."""
+    out = question
+    for a, b, _ in outlets:
+        frame = _FRAME.search(out[:a])
+        a = frame.start() if frame else a
+        out = out[:a] + " " * (b - a) + out[b:]
+    return out
+
 
 def _aliases(source: str) -> set[str]:
     """Names a question may use for an outlet: "FOX News - Health" -> itself and "FOX News"."""

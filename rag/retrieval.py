@@ -11,7 +11,7 @@ import numpy as np
 from .clauses import clauses
 from .cues import cue_bonus
 from .index import IndexData
-from .metadata import MetadataCues
+from .metadata import MetadataCues, without_outlets
 from .text import key_terms, terms
 
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
@@ -38,6 +38,7 @@ class Query:
     """A question read once: its vector, the outlets and dates it names, and its clauses' vectors."""
 
     text: str
+    content: str  # `text` with the outlets it names blanked: what its terms and vectors are read from
     vec: np.ndarray
     outlets: list[tuple[int, int, list[int]]]  # (start, end, document rows) per outlet named
     dates: np.ndarray | None  # documents published on a date the question names
@@ -118,15 +119,16 @@ class Retriever:
         outlets = self.cues.outlets(question) if s.metadata else []
         dates = self.cues.date_mask(question) if s.metadata else None
         parts = clauses(question, [(a, b) for a, b, _ in outlets]) if s.clauses else []
+        content = without_outlets(question, outlets)
         if parts and hasattr(self.embedder, "embed_with_sentences"):
             # Clause vectors pooled from the question's own pass: a third of the time of embedding
             # each clause again, and each clause is read in the question's context.
-            qvecs, pooled = self.embedder.embed_with_sentences([question], [parts])
+            qvecs, pooled = self.embedder.embed_with_sentences([content], [parts])
             cvecs = pooled[0]
             cvecs[np.isnan(cvecs[:, 0])] = qvecs[0]  # a clause past the model's limit: the whole question
-            return Query(question, qvecs[0], outlets, dates, parts, cvecs)
-        vecs = self.embedder.embed([question] + [question[a:b] for a, b in parts])
-        return Query(question, vecs[0], outlets, dates, parts, vecs[1:])
+            return Query(question, content, qvecs[0], outlets, dates, parts, cvecs)
+        vecs = self.embedder.embed([content] + [content[a:b] for a, b in parts])
+        return Query(question, content, vecs[0], outlets, dates, parts, vecs[1:])
 
     def search(self, q: Query, k: int = 10) -> list[ChunkHit]:
         """The best `k` chunks: dense and BM25 rankings fused by reciprocal rank, then reranked.
@@ -140,7 +142,7 @@ class Retriever:
             return []
         s = self.settings
         boost = self._date_boost(q.dates)
-        qterms = [t for t in terms(q.text) if t in self.vocabulary]
+        qterms = [t for t in terms(q.content) if t in self.vocabulary]
         scores: dict[int, float] = {}
         rankings: list[list[int]] = []
 
@@ -155,7 +157,7 @@ class Retriever:
         rankings += [rank(dense[:, 0], qterms, mask, boost) for mask in outlet_masks or [None]]
         extra = self._feedback(q.text, rankings) if q.clauses else []
         for j, (a, b) in enumerate(q.clauses, start=1):
-            text = q.text[a:b]
+            text = q.content[a:b]
             named = [m for o, m in zip(q.outlets, outlet_masks) if a <= o[0] < b] or outlet_masks
             mask = np.logical_or.reduce(named) if named else None
             dates = self.cues.date_mask(text) if s.metadata else None
@@ -281,7 +283,7 @@ class Retriever:
             return []
         order = list(rows)
         dense = self.sent_vecs[np.searchsorted(self.sent_rows, order)] @ q.vec  # rows are all citable
-        qterms = list(dict.fromkeys(terms(q.text)))
+        qterms = list(dict.fromkeys(terms(q.content)))
         scored = []
         for r, d in zip(order, dense.tolist()):
             lex = self.coverage(qterms, r)
