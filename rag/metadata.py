@@ -81,14 +81,15 @@ class MetadataCues:
         self.dates = [p[:10] for p in published]
 
     def outlets(self, question: str) -> list[tuple[int, int, list[int]]]:
-        """(start, end, document rows) of each outlet the question names, in the order it names them."""
+        """(start, end, document rows) of each mention of an outlet, in the order the question names
+        them; an outlet named twice is there twice (a clause that names it searches its articles)."""
         found, taken = [], []
         for alias, pat in self._patterns:
-            m = pat.search(question)
-            if not m or any(s < m.end() and m.start() < e for s, e in taken):
-                continue  # absent, or inside a longer name already matched
-            taken.append(m.span())
-            found.append((m.start(), m.end(), self.alias_docs[alias]))
+            for m in pat.finditer(question):
+                if any(s < m.end() and m.start() < e for s, e in taken):
+                    continue  # inside a longer name already matched
+                taken.append(m.span())
+                found.append((m.start(), m.end(), self.alias_docs[alias]))
         return sorted(found, key=lambda f: f[0])
 
     def date_mask(self, question: str) -> np.ndarray | None:

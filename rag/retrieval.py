@@ -154,7 +154,8 @@ class Retriever:
 
         dense = self._cosines(np.vstack([q.vec, *q.clause_vecs]))  # sentences x (question, clauses)
         outlet_masks = [self._doc_mask(docs) for _, _, docs in q.outlets]
-        rankings += [rank(dense[:, 0], qterms, mask, boost) for mask in outlet_masks or [None]]
+        distinct = list({tuple(docs): m for (_, _, docs), m in zip(q.outlets, outlet_masks)}.values())
+        rankings += [rank(dense[:, 0], qterms, mask, boost) for mask in distinct or [None]]
         extra = self._feedback(q.text, rankings) if q.clauses else []
         for j, (a, b) in enumerate(q.clauses, start=1):
             text = q.content[a:b]

@@ -38,3 +38,11 @@ def test_outlets_and_the_words_introducing_them_are_blanked_in_place():
     assert len(blank) == len(q)  # offsets of clauses still point at the same words
     assert "TechCrunch" not in blank and "reported" not in blank and "Age" not in blank
     assert blank.split() == "Who was accused of fraud, , and what did say about it?".split()
+
+
+def test_an_outlet_named_twice_is_found_and_blanked_twice():
+    cues = MetadataCues(SOURCES, PUBLISHED)
+    q = "Did the TechCrunch report of October 2 and the TechCrunch report of October 7 agree?"
+    found = cues.outlets(q)
+    assert [(a, docs) for a, _, docs in found] == [(q.index("TechCrunch"), [0]), (q.rindex("TechCrunch"), [0])]
+    assert "TechCrunch" not in without_outlets(q, found)
