@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (FAISS) and BM25 over chunks fused by rank, then sentence scoring."""
+"""Hybrid retrieval: dense (over sentences) and BM25 (over chunks) fused by rank, then sentence scoring."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from .clauses import clauses
 from .cues import cue_bonus
@@ -110,6 +111,16 @@ class Retriever:
             else np.zeros(0, np.int64)
         holder = np.repeat(np.arange(len(self.citable_rows)), [len(r) for r in self.citable_rows])
         self.sent_chunk[position[::-1]] = holder[::-1]  # the earliest chunk wins
+        self.chunk_sents = np.split(position, np.cumsum([len(r) for r in self.citable_rows])[:-1]) \
+            if self.citable_rows else []  # each chunk's sentences, as positions in sent_rows
+        # Which terms each citable sentence holds, as a sparse matrix: the coverage of a question's
+        # terms by every sentence is then one product.
+        self._term_col = {t: i for i, t in enumerate(sorted({t for ts in self.sentence_terms.values() for t in ts}))}
+        cols = [[self._term_col[t] for t in self._sentence_term_sets[int(r)]] for r in self.sent_rows]
+        self._presence = sparse.csr_matrix(
+            (np.ones(sum(map(len, cols)), np.float32), np.concatenate(cols or [[]]).astype(np.int64),
+             np.concatenate([[0], np.cumsum(list(map(len, cols)))])),
+            shape=(len(self.sent_rows), len(self._term_col))).tocsc()
         self.chunk_names = [None] * len(data.chunks)  # names in each chunk and its title, read on demand
         self.cues = MetadataCues([d.source for d in docs], [d.published for d in docs])
 
@@ -198,11 +209,21 @@ class Retriever:
         if w <= 0 or not qterms:
             return fused
         out = dict(fused)
-        weights = self._term_weights(qterms)
+        cov = self._coverages(self._term_weights(qterms))
         for row in sorted(fused, key=lambda r: -fused[r])[: self.settings.rerank_depth]:
-            best = max((self._covered(weights, int(r)) for r in self.citable_rows[row]), default=0.0)
+            best = float(cov[self.chunk_sents[row]].max()) if len(self.chunk_sents[row]) else 0.0
             out[row] = fused[row] + w * best / (RRF_K + 1)
         return out
+
+    def _coverages(self, weights: list[tuple[str, float]]) -> np.ndarray:
+        """`_covered` for every citable sentence at once (in `sent_rows` order)."""
+        per_term: dict[int, float] = {}
+        for t, w in weights:
+            if t in self._term_col:
+                per_term[self._term_col[t]] = per_term.get(self._term_col[t], 0.0) + w
+        if not per_term:
+            return np.zeros(len(self.sent_rows), np.float32)
+        return self._presence[:, list(per_term)] @ np.fromiter(per_term.values(), np.float32)
 
     def _cosines(self, vecs: np.ndarray) -> np.ndarray:
         """Every citable sentence's cosine to each of `vecs`, by torch: numpy's BLAS threads would
@@ -246,14 +267,17 @@ class Retriever:
         if mask is not None:
             mask = mask[self.chunk_doc]
         if self.bm25 is not None and qterms:
-            k_bm = min(s.candidates, len(self.chunk_text) if mask is None else int(mask.sum()))
+            # Scores of every chunk at once: bm25s's own retrieve() starts a thread pool per call,
+            # which took longer than the scoring.
+            bm = self.bm25.get_scores(qterms)
+            if mask is not None:
+                bm = np.where(mask, bm, 0.0)
+            k_bm = min(s.candidates, int(np.count_nonzero(bm > 0)))
             if k_bm > 0:
-                rows, bm = self.bm25.retrieve([qterms], k=k_bm, show_progress=False, n_threads=1,
-                                              weight_mask=None if mask is None else mask.astype(np.float32))
-                for rank, (row, score) in enumerate(zip(rows[0], bm[0])):
-                    if score <= 0:
-                        break
-                    fused[int(row)] = fused.get(int(row), 0.0) + s.bm25_weight / (RRF_K + rank + 1)
+                rows = np.argpartition(-bm, k_bm - 1)[:k_bm]
+                rows = rows[np.argsort(-bm[rows], kind="stable")]
+                for rank, row in enumerate(rows.tolist()):
+                    fused[row] = fused.get(row, 0.0) + s.bm25_weight / (RRF_K + rank + 1)
         if boost is not None:
             for row in fused:
                 fused[row] += float(boost[row])

@@ -9,6 +9,7 @@ import pytest
 from rag import index as index_io
 from rag.engine import Engine
 from rag.errors import IndexCorrupt, IndexMissing, InputError
+from rag.text import terms
 
 
 def _engine(tmp_path, emb):
@@ -181,3 +182,29 @@ def test_dense_search_ranks_chunks_by_their_best_sentence_within_the_mask(tmp_pa
     chess = [i for i, d in enumerate(eng.load().documents) if d.title == "Chess final"]
     inside = retr._dense_chunks(cos, retr._doc_mask(chess))
     assert inside and all(retr.chunk_doc[r] in chess for r in inside)
+
+
+def test_coverage_of_every_sentence_at_once_matches_each_sentence_alone(tmp_path, corpus_dir, fake_embedder):
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    retr = eng.retriever
+    qterms = [t for t in terms("Bakers blamed the cost of flour in the chess final") if t in retr.vocabulary]
+    weights = retr._term_weights(qterms + qterms[:1])  # a repeated term counts twice, as it does alone
+    fast = retr._coverages(weights)
+    assert fast.max() > 0
+    assert np.allclose(fast, [retr._covered(weights, int(r)) for r in retr.sent_rows])
+    assert retr._coverages([("no-such-term", 1.0)]).max() == 0.0
+
+
+def test_bm25_candidates_respect_the_document_mask(tmp_path, corpus_dir, fake_embedder):
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    retr = eng.retriever
+    docs = eng.load().documents
+    chess = [i for i, d in enumerate(docs) if d.title == "Chess final"]
+    cos = np.zeros(len(retr.sent_rows), np.float32)
+    qterms = [t for t in terms("flour chess") if t in retr.vocabulary]
+    inside = retr._fuse(cos, qterms, retr._doc_mask(chess), None)
+    everywhere = retr._fuse(cos, qterms, None, None)
+    assert inside and all(retr.chunk_doc[r] in chess for r in inside)
+    assert any(retr.chunk_doc[r] not in chess for r in everywhere)
