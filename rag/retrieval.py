@@ -117,9 +117,10 @@ class Retriever:
         # terms by every sentence is then one product.
         self._term_col = {t: i for i, t in enumerate(sorted({t for ts in self.sentence_terms.values() for t in ts}))}
         cols = [[self._term_col[t] for t in self._sentence_term_sets[int(r)]] for r in self.sent_rows]
+        lens = np.fromiter(map(len, cols), np.int64, len(cols))
         self._presence = sparse.csr_matrix(
-            (np.ones(sum(map(len, cols)), np.float32), np.concatenate(cols or [[]]).astype(np.int64),
-             np.concatenate([[0], np.cumsum(list(map(len, cols)))])),
+            (np.ones(int(lens.sum()), np.float32), np.fromiter((c for cs in cols for c in cs), np.int64, int(lens.sum())),
+             np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)),
             shape=(len(self.sent_rows), len(self._term_col))).tocsc()
         self.chunk_names = [None] * len(data.chunks)  # names in each chunk and its title, read on demand
         self.cues = MetadataCues([d.source for d in docs], [d.published for d in docs])
