@@ -109,10 +109,10 @@ class Retriever:
         self.sent_chunk = np.full(len(self.sent_rows), -1, np.int64)
         position = np.searchsorted(self.sent_rows, np.concatenate(self.citable_rows)) if self.citable_rows \
             else np.zeros(0, np.int64)
-        holder = np.repeat(np.arange(len(self.citable_rows)), [len(r) for r in self.citable_rows])
+        sizes = [len(r) for r in self.citable_rows]
+        holder = np.repeat(np.arange(len(sizes)), sizes)
         self.sent_chunk[position[::-1]] = holder[::-1]  # the earliest chunk wins
-        self.chunk_sents = np.split(position, np.cumsum([len(r) for r in self.citable_rows])[:-1]) \
-            if self.citable_rows else []  # each chunk's sentences, as positions in sent_rows
+        self.chunk_sents = np.split(position, np.cumsum(sizes)[:-1]) if sizes else []  # positions in sent_rows
         # Which terms each citable sentence holds, as a sparse matrix: the coverage of a question's
         # terms by every sentence is then one product.
         self._term_col = {t: i for i, t in enumerate(sorted({t for ts in self.sentence_terms.values() for t in ts}))}
@@ -284,10 +284,6 @@ class Retriever:
                 fused[row] += float(boost[row])
         return fused
 
-    def coverage(self, qterms: list[str], row: int) -> float:
-        """Idf-weighted share of the question's terms found in sentence `row`."""
-        return self._covered(self._term_weights(qterms), row) if qterms else 0.0
-
     def _term_weights(self, qterms: list[str]) -> list[tuple[str, float]]:
         """Each term's share of the question's idf mass, computed once per ranking."""
         idf = [self.idf.get(t, 1.0) for t in qterms]
@@ -295,6 +291,7 @@ class Retriever:
         return [(t, w / total) for t, w in zip(qterms, idf)]
 
     def _covered(self, weights: list[tuple[str, float]], row: int) -> float:
+        """Idf-weighted share of the question's terms found in sentence `row`."""
         present = self._sentence_term_sets[row]
         return sum(w for t, w in weights if t in present)
 
@@ -309,10 +306,10 @@ class Retriever:
             return []
         order = list(rows)
         dense = self.sent_vecs[np.searchsorted(self.sent_rows, order)] @ q.vec  # rows are all citable
-        qterms = list(dict.fromkeys(terms(q.content)))
+        weights = self._term_weights(list(dict.fromkeys(terms(q.content))))
         scored = []
         for r, d in zip(order, dense.tolist()):
-            lex = self.coverage(qterms, r)
+            lex = self._covered(weights, r)
             score = d + s.lexical_weight * lex + s.chunk_weight / (1 + rows[r]) + cue_bonus(q.text, self.sentence_text[r])
             scored.append(SentenceHit(r, score, d, lex, rows[r]))
         scored.sort(key=lambda h: -h.score)
