@@ -18,7 +18,7 @@ def _engine(args, **kw):
 
     llm = LLMConfig.from_env(getattr(args, "llm_url", None), getattr(args, "llm_model", None),
                              getattr(args, "llm_timeout", None))
-    return Engine(args.index, model=getattr(args, "model", None), llm=llm, **kw)
+    return Engine(args.index, model=getattr(args, "model", None), llm=llm, reranker=getattr(args, "reranker", None), **kw)
 
 
 def cmd_index(args) -> int:
@@ -111,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--llm-model", default=None, help="model name sent to the server (or RAG_LLM_MODEL)")
         sp.add_argument("--llm-timeout", type=float, default=None, help="seconds before falling back (default 10)")
 
+    def reranker_arg(sp):
+        sp.add_argument("--reranker", default=os.environ.get("RAG_RERANKER"), metavar="MODEL",
+                        help="a sentence-transformers cross-encoder (name or path) to reorder each ranking's "
+                             "best chunks (or RAG_RERANKER; default: none)")
+
     def common(sp):
         sp.add_argument("--index", default=os.environ.get("RAG_INDEX", "index"), help="index directory (default index/)")
         sp.add_argument("--model", default=os.environ.get("RAG_MODEL"),
@@ -132,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--top-k", type=_top_k, default=5, help="number of citations (default 5)")
     sp.add_argument("--json", action="store_true", help="print JSON")
     sp.add_argument("--scores", action="store_true", help="show citation scores")
+    reranker_arg(sp)
     llm_args(sp)
     sp.set_defaults(func=cmd_ask)
 
@@ -142,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                     help="a web origin allowed to call the API and embed the widget (repeatable)")
     sp.add_argument("--seeds", default="seeds", help="articles indexed on first start when no index exists")
+    reranker_arg(sp)
     llm_args(sp)
     sp.set_defaults(func=cmd_serve)
 
@@ -156,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", dest="json_out", default=None, metavar="OUT")
     sp.add_argument("--no-metadata", action="store_true",
                     help="only the run without outlet/date cues read from the question")
+    reranker_arg(sp)
     llm_args(sp)
     sp.add_argument("--llm-limit", type=int, default=40, help="questions answered by the LLM (default 40)")
     sp.set_defaults(func=cmd_eval)

@@ -98,7 +98,7 @@ class Engine:
     def __init__(self, index_dir: str | os.PathLike = "index", model: str | None = None,
                  embedder=None, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
                  overlap: int = DEFAULT_OVERLAP_SENTENCES, settings: Settings | None = None,
-                 policy: RefusalPolicy | None = None, sentence_vectors: str = "own", llm=None):
+                 policy: RefusalPolicy | None = None, sentence_vectors: str = "own", llm=None, reranker=None):
         self.index_dir = Path(index_dir)
         self.llm = llm  # an LLMConfig: generative answers, checked claim by claim
         self.llm_stats: dict = {}  # timings of the last LLM call
@@ -113,6 +113,8 @@ class Engine:
         self.policy = policy or RefusalPolicy()
         self._data: index_io.IndexData | None = None
         self._retriever: Retriever | None = None
+        # An optional cross-encoder (a model name or path, or a loaded reranker): off by default.
+        self._reranker = reranker
 
     # -- model and index -------------------------------------------------------------------
     @property
@@ -120,6 +122,14 @@ class Engine:
         if self._embedder is None:
             self._embedder = load_embedder(self._model_name or self._index_model() or DEFAULT_MODEL)
         return self._embedder
+
+    @property
+    def reranker(self):
+        if isinstance(self._reranker, str):
+            from .rerank import load_reranker
+
+            self._reranker = load_reranker(self._reranker)
+        return self._reranker
 
     def _index_model(self) -> str | None:
         if self._data is not None:
@@ -138,7 +148,7 @@ class Engine:
     @property
     def retriever(self) -> Retriever:
         if self._retriever is None:
-            self._retriever = Retriever(self.load(), self.embedder, self.settings)
+            self._retriever = Retriever(self.load(), self.embedder, self.settings, self.reranker)
         return self._retriever
 
     @property

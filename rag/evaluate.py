@@ -215,7 +215,7 @@ def run_cli(args) -> int:
         raise InputError(f"{corpus}: not found; DATA_DIR must hold MultiHop-RAG's corpus.json and MultiHopRAG.json")
     questions = load_questions(data_dir, args.split, args.limit)
     index_dir = Path(args.eval_index or ".cache/multihop-index")
-    engine = Engine(index_dir, model=args.model)
+    engine = Engine(index_dir, model=args.model, reranker=getattr(args, "reranker", None))
     report = engine.index([corpus], progress=sys.stderr.isatty())
     print(f"index: {report.documents} articles, {report.chunks} chunks in {index_dir}/ "
           f"({report.seconds:.1f} s, {report.embedded_documents} embedded)", file=sys.stderr)
@@ -228,7 +228,8 @@ def run_cli(args) -> int:
     chunks = engine.load().chunks
     out.update(split=args.split, metadata=not args.no_metadata, index_seconds=round(report.seconds, 1),
                chunk_tokens_max=int(chunks[:, 4].max()) if len(chunks) else 0,
-               config={"model": engine.load().model, "chunk_tokens": engine.chunk_tokens, "overlap": engine.overlap,
+               config={"model": engine.load().model, "reranker": getattr(engine.reranker, "name", None),
+                       "chunk_tokens": engine.chunk_tokens, "overlap": engine.overlap,
                        **{k: v for k, v in engine.settings.__dict__.items() if k != "metadata"},
                        "refusal": engine.policy.__dict__})
     llm = LLMConfig.from_env(args.llm_url, args.llm_model, args.llm_timeout)

@@ -66,16 +66,18 @@ class Settings:
     clauses: bool = True  # also search each clause of a long question on its own (see clauses.py)
     feedback_names: int = 1  # names common in the best chunks added to each clause's terms
     list_fusion_k: float = 0.0  # rankings (per outlet, per clause) merged by reciprocal rank with this k
+    reranker_depth: int = 10  # with a cross-encoder (rerank.py): the best of each ranking it reorders
 
 
 class Retriever:
     """Search an `IndexData` with one embedder; built once per loaded index."""
 
-    def __init__(self, data: IndexData, embedder, settings: Settings | None = None):
+    def __init__(self, data: IndexData, embedder, settings: Settings | None = None, reranker=None):
         import bm25s
 
         self.data = data
         self.embedder = embedder
+        self.reranker = reranker  # an optional cross-encoder (rerank.py)
         self.settings = settings or Settings()
         docs = data.documents
         sents = data.sentences
@@ -168,6 +170,7 @@ class Retriever:
         outlet_masks = [self._doc_mask(docs) for _, _, docs in q.outlets]
         distinct = list({tuple(docs): m for (_, _, docs), m in zip(q.outlets, outlet_masks)}.values())
         rankings += [rank(dense[:, 0], qterms, mask, boost) for mask in distinct or [None]]
+        texts = [q.content] * len(rankings)  # what each ranking searched for
         extra = self._feedback(q.text, rankings) if q.clauses else []
         for j, (a, b) in enumerate(q.clauses, start=1):
             text = q.content[a:b]
@@ -176,6 +179,9 @@ class Retriever:
             dates = self.cues.date_mask(text) if s.metadata else None
             cterms = [t for t in terms(text) if t in self.vocabulary] + extra
             rankings.append(rank(dense[:, j], cterms, mask, boost if dates is None else self._date_boost(dates)))
+            texts.append(text)
+        if self.reranker is not None:
+            rankings = self._cross_rerank(rankings, texts)
         ranked = _merge(rankings, s.list_fusion_k) if len(rankings) > 1 else rankings[0]
         if len(ranked) < k and q.outlets:  # the named outlets hold too little: fill from everything
             have = set(ranked)
@@ -183,6 +189,17 @@ class Retriever:
         best = ranked[:k]
         vecs = self.data.chunk_store.get(self.data.chunks[best, 0]) if best else np.zeros((0, len(q.vec)))
         return [ChunkHit(r, scores[r], float(d)) for r, d in zip(best, vecs @ q.vec)]
+
+    def _cross_rerank(self, rankings: list[list[int]], texts: list[str]) -> list[list[int]]:
+        """Each ranking's best `reranker_depth` chunks reordered by the cross-encoder's score for that
+        ranking's own text (a clause's candidates against the clause), in one batch of pairs."""
+        n = self.settings.reranker_depth
+        texts = [" ".join(t.split()) for t in texts]  # blanked outlet names leave runs of spaces
+        pairs = list(dict.fromkeys((t, r) for ranking, t in zip(rankings, texts) for r in ranking[:n]))
+        docs = self.data.documents
+        passages = [(t, f"{docs[int(self.chunk_doc[r])].title}\n{self.chunk_text[r]}") for t, r in pairs]
+        score = dict(zip(pairs, self.reranker.scores(passages).tolist()))
+        return [sorted(ranking[:n], key=lambda r: -score[(t, r)]) + ranking[n:] for ranking, t in zip(rankings, texts)]
 
     def _date_boost(self, dates: np.ndarray | None) -> np.ndarray | None:
         return None if dates is None else dates[self.chunk_doc] * (self.settings.date_bonus / (RRF_K + 1))

@@ -109,12 +109,12 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None):
     return app
 
 
-def prepare(index_dir: str, seeds: str, model: str | None = None, llm=None) -> Engine:
+def prepare(index_dir: str, seeds: str, model: str | None = None, llm=None, reranker: str | None = None) -> Engine:
     """An engine on `index_dir`; on first start (or after a pipeline upgrade) the index is built from
     `seeds` with a progress bar."""
     from . import index as index_io
 
-    engine = Engine(index_dir, model=model, llm=llm)
+    engine = Engine(index_dir, model=model, llm=llm, reranker=reranker)
     if not engine.is_current():
         why = "was built by an older pipeline" if index_io.exists(Path(index_dir)) else "does not exist yet"
         print(f"rag: the index in {index_dir}/ {why}; building it from {seeds}/ ...", file=sys.stderr)
@@ -132,7 +132,7 @@ def serve(args) -> None:
     from .llm import LLMConfig
 
     engine = prepare(args.index, args.seeds, args.model,
-                     LLMConfig.from_env(args.llm_url, args.llm_model, args.llm_timeout))
+                     LLMConfig.from_env(args.llm_url, args.llm_model, args.llm_timeout), getattr(args, "reranker", None))
     app = create_app(engine, args.allow_origin)
     base = f"http://{args.host}:{args.port}"
     print(f"rag: chat at {base}/  API at {base}/api/ask  widget at {base}/embed/  (Ctrl+C to stop)",
