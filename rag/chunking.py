@@ -25,15 +25,23 @@ def count_tokens(texts: list[str]) -> list[int]:
 def split_long(text: str, spans: list[tuple[int, int, bool]], max_tokens: int) -> list[tuple[int, int, bool]]:
     """Spans longer than `max_tokens` cut at spaces into pieces that fit, so no chunk exceeds the
     limit (a run-on list or a table read as one sentence); each piece stays an exact span."""
-    out = []
+    return split_long_counted(text, spans, max_tokens)[0]
+
+
+def split_long_counted(text: str, spans: list[tuple[int, int, bool]],
+                       max_tokens: int) -> tuple[list[tuple[int, int, bool]], list[int]]:
+    """`split_long` and the cl100k count of each span it returns (counted once, not again by the chunker)."""
+    out, out_counts = [], []
     counts = count_tokens([text[a:b] for a, b, _ in spans])
     for (a, b, citable), n in zip(spans, counts):
         if n <= max_tokens:
             out.append((a, b, citable))
+            out_counts.append(n)
             continue
         words = [(m.start() + a, m.end() + a) for m in re.finditer(r"\S+", text[a:b])]
         if len(words) < 2:
             out.append((a, b, citable))  # one enormous "word": nothing to cut at
+            out_counts.append(n)
             continue
         sizes = count_tokens([" " + text[x:y] for x, y in words])
         budget = max_tokens - 4  # a piece's own count can differ a little from the sum of its words'
@@ -47,9 +55,14 @@ def split_long(text: str, spans: list[tuple[int, int, bool]], max_tokens: int) -
             prev_end = y
         pieces.append((start, prev_end, citable))
         for piece, size in zip(pieces, count_tokens([text[x:y] for x, y, _ in pieces])):
-            # Still over (many words that tokenize apart): cut that piece again, tighter.
-            out.extend(split_long(text, [piece], max_tokens - (size - max_tokens)) if size > max_tokens else [piece])
-    return out
+            if size > max_tokens:  # still over (many words that tokenize apart): cut that piece again, tighter
+                more, more_counts = split_long_counted(text, [piece], max_tokens - (size - max_tokens))
+                out.extend(more)
+                out_counts.extend(more_counts)
+            else:
+                out.append(piece)
+                out_counts.append(size)
+    return out, out_counts
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,7 @@ from .chunking import (
     DEFAULT_CHUNK_TOKENS,
     DEFAULT_OVERLAP_SENTENCES,
     chunk_sentences,
-    count_tokens,
-    split_long,
+    split_long_counted,
 )
 from .conversation import rewrite
 from .embedding import DEFAULT_MODEL, load_embedder
@@ -277,7 +276,7 @@ class Engine:
             row = len(documents)
             documents.append(d)
             base = sum(len(x) for x in sent_rows)
-            spans = split_long(d.text, split_sentences(d.text, d.title), self.chunk_tokens)
+            spans, tokens = split_long_counted(d.text, split_sentences(d.text, d.title), self.chunk_tokens)
             s = np.zeros((len(spans), 6), np.int64)
             for n, (start, end, citable) in enumerate(spans):
                 s[n] = (data.next_id, row, n, start, end, int(citable))
@@ -286,9 +285,13 @@ class Engine:
             cit = [n for n, (_, _, c) in enumerate(spans) if c]
             cit_text = [d.text[spans[n][0]:spans[n][1]] for n in cit]
             prefix = f"{d.title}\n" if d.title else ""
-            prefix_tokens = emb.count_tokens([prefix])[0] if prefix else 0
-            spans_c = chunk_sentences(count_tokens(cit_text), emb.count_tokens(cit_text), self.chunk_tokens,
-                                      emb.max_tokens - prefix_tokens, self.overlap)
+            if self.sentence_vectors == "own":  # chunk texts never go through the model: no word-piece budget
+                model_tokens, model_max = None, None
+            else:
+                model_tokens = emb.count_tokens(cit_text)
+                model_max = emb.max_tokens - (emb.count_tokens([prefix])[0] if prefix else 0)
+            spans_c = chunk_sentences([tokens[n] for n in cit], model_tokens, self.chunk_tokens, model_max,
+                                      self.overlap)
             c = np.zeros((len(spans_c), 5), np.int64)
             k0 = len(texts_s)
             for j, sp in enumerate(spans_c):

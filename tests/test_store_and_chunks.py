@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rag.chunking import chunk_sentences, count_tokens, split_long
+from rag.chunking import chunk_sentences, count_tokens, split_long, split_long_counted
 from rag.store import FaissStore
 
 
@@ -66,6 +66,15 @@ def test_an_over_long_sentence_is_cut_at_spaces_into_pieces_that_fit():
     # Exact spans, in order, covering every word of the long sentence and nothing else.
     assert " ".join(text[a:b] for a, b, _ in pieces[1:]) == text[11:]
     assert all(text[a] != " " and text[b - 1] != " " for a, b, _ in pieces)
+
+
+def test_the_counts_split_long_returns_are_each_pieces_own_count():
+    # The chunker reuses these counts instead of counting every sentence again.
+    text = "Short one. " + " ".join(f"item{i}," for i in range(400)) + " end. Another short one."
+    spans = [(0, 10, True), (11, 11 + len(text) - 35, True), (len(text) - 22, len(text), False)]
+    pieces, counts = split_long_counted(text, spans, 256)
+    assert pieces == split_long(text, spans, 256)
+    assert counts == count_tokens([text[a:b] for a, b, _ in pieces])
 
 
 def test_offline_tokenizer_counts():
