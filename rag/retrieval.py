@@ -29,8 +29,8 @@ class ChunkHit:
 class SentenceHit:
     row: int  # row in the sentence table
     score: float
-    dense: float  # cosine of the sentence to the question
-    lexical: float  # idf-weighted share of question terms in the sentence
+    dense: float  # cosine of the sentence to the whole question
+    lexical: float  # idf-weighted share of the whole question's terms in the sentence
     chunk_rank: int
 
 
@@ -322,13 +322,17 @@ class Retriever:
         if not rows:
             return []
         order = list(rows)
-        dense = self.sent_vecs[np.searchsorted(self.sent_rows, order)] @ q.vec  # rows are all citable
-        weights = self._term_weights(list(dict.fromkeys(terms(q.content))))
+        # A sentence scores by the part of the question it answers best: the whole question, or one
+        # of its clauses (each fact of a multi-hop question answers one clause, not all of them).
+        spans = [(0, len(q.content))] + q.clauses
+        cos = self.sent_vecs[np.searchsorted(self.sent_rows, order)] @ np.vstack([q.vec, *q.clause_vecs]).T
+        weights = [self._term_weights(list(dict.fromkeys(terms(q.content[a:b])))) for a, b in spans]
         scored = []
-        for r, d in zip(order, dense.tolist()):
-            lex = self._covered(weights, r)
-            score = d + s.lexical_weight * lex + s.chunk_weight / (1 + rows[r]) + cue_bonus(q.text, self.sentence_text[r])
-            scored.append(SentenceHit(r, score, d, lex, rows[r]))
+        for r, views in zip(order, cos.tolist()):
+            lex = [self._covered(w, r) for w in weights]
+            best = max(c + s.lexical_weight * x for c, x in zip(views, lex))
+            score = best + s.chunk_weight / (1 + rows[r]) + cue_bonus(q.text, self.sentence_text[r])
+            scored.append(SentenceHit(r, score, views[0], lex[0], rows[r]))
         scored.sort(key=lambda h: -h.score)
         out: list[SentenceHit] = []
         seen: list[set[str]] = []

@@ -208,3 +208,21 @@ def test_bm25_candidates_respect_the_document_mask(tmp_path, corpus_dir, fake_em
     everywhere = retr._fuse(cos, qterms, None, None)
     assert inside and all(retr.chunk_doc[r] in chess for r in inside)
     assert any(retr.chunk_doc[r] not in chess for r in everywhere)
+
+
+def test_a_sentence_that_answers_one_clause_outranks_one_that_touches_more_of_the_question(tmp_path, fake_embedder):
+    # A multi-hop question's facts each answer one clause: the sentence that answers "which volcano
+    # erupted ..." in full is the citation, not the one that names more of the question's words.
+    d = tmp_path / "articles"
+    d.mkdir()
+    (d / "news.txt").write_text(
+        "Weekly round-up\nThe volcano near Grindavik erupted on Monday night. "
+        "Bread prices in Lyon and the chess final in Shanghai were discussed.\n", encoding="utf-8")
+    engine = Engine(tmp_path / "index", embedder=fake_embedder)
+    engine.index([d])
+    r = engine.retriever
+    q = r.query("Which volcano erupted near Grindavik on Monday night, and why did bread prices rise in Lyon "
+                "while the chess final in Shanghai lasted six hours?")
+    assert len(q.clauses) >= 2
+    top = r.sentences(q, r.search(q), k=2)
+    assert r.sentence_text[top[0].row] == "The volcano near Grindavik erupted on Monday night."
