@@ -66,6 +66,7 @@ class Settings:
     clauses: bool = True  # also search each clause of a long question on its own (see clauses.py)
     feedback_names: int = 1  # names common in the best chunks added to each clause's terms
     list_fusion_k: float = 0.0  # rankings (per outlet, per clause) merged by reciprocal rank with this k
+    clause_terms_full: int = 5  # in sentence scoring, a clause's term coverage counts in full from this many terms
     reranker_depth: int = 10  # with a cross-encoder (rerank.py): the best of each ranking it reorders
 
 
@@ -326,11 +327,15 @@ class Retriever:
         # of its clauses (each fact of a multi-hop question answers one clause, not all of them).
         spans = [(0, len(q.content))] + q.clauses
         cos = self.sent_vecs[np.searchsorted(self.sent_rows, order)] @ np.vstack([q.vec, *q.clause_vecs]).T
-        weights = [self._term_weights(list(dict.fromkeys(terms(q.content[a:b])))) for a, b in spans]
+        parts = [list(dict.fromkeys(terms(q.content[a:b]))) for a, b in spans]
+        weights = [self._term_weights(t) for t in parts]
+        # A short clause is covered in full by any short sentence that names its two or three terms
+        # (a league table's "7. Green Bay Packers (6-6)"): its coverage counts in proportion.
+        scale = [1.0] + [min(1.0, len(t) / s.clause_terms_full) for t in parts[1:]]
         scored = []
         for r, views in zip(order, cos.tolist()):
             lex = [self._covered(w, r) for w in weights]
-            best = max(c + s.lexical_weight * x for c, x in zip(views, lex))
+            best = max(c + s.lexical_weight * x * f for c, x, f in zip(views, lex, scale))
             score = best + s.chunk_weight / (1 + rows[r]) + cue_bonus(q.text, self.sentence_text[r])
             scored.append(SentenceHit(r, score, views[0], lex[0], rows[r]))
         scored.sort(key=lambda h: -h.score)
