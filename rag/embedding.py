@@ -32,13 +32,21 @@ class Embedder(Protocol):
         """The model's own token counts (without special tokens)."""
 
 
-def _cpu_has_fast_bf16() -> bool:
+def cpu_has_fast_bf16() -> bool:
     # AMX or AVX512-BF16 run bfloat16 matmuls 2-3x faster than fp32; elsewhere bf16 is slower.
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
     return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def offline_unless_allowed() -> None:
+    """Models load offline unless the user opts in (RAG_ALLOW_DOWNLOAD=1): a hub lookup here fails
+    or hangs on a closed network."""
+    if os.environ.get("RAG_ALLOW_DOWNLOAD") != "1":
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def resolve_model(name: str) -> str:
@@ -54,10 +62,7 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU, loaded without touching the network by default."""
 
     def __init__(self, model: str = DEFAULT_MODEL, precision: Precision = "auto", batch_size: int = 32):
-        # Offline unless the user opts in: a hub lookup here fails or hangs on a closed network.
-        if os.environ.get("RAG_ALLOW_DOWNLOAD") != "1":
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        offline_unless_allowed()
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -82,7 +87,7 @@ class SentenceTransformerEmbedder:
         if self.model.max_seq_length < CHUNK_WORD_PIECES <= positions - 2:
             self.model.max_seq_length = CHUNK_WORD_PIECES
         self.max_tokens = int(self.model.max_seq_length) - 2  # [CLS] and [SEP]
-        self.bf16 = precision == "bf16" or (precision == "auto" and _cpu_has_fast_bf16())
+        self.bf16 = precision == "bf16" or (precision == "auto" and cpu_has_fast_bf16())
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         enc = self.model.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]

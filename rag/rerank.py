@@ -10,11 +10,9 @@ score for that ranking's own text, before the rankings are merged.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-from .embedding import _cpu_has_fast_bf16, resolve_model
+from .embedding import cpu_has_fast_bf16, offline_unless_allowed, resolve_model
 from .errors import InputError
 
 
@@ -22,14 +20,12 @@ class CrossEncoderReranker:
     """A sentence-transformers `CrossEncoder` on the CPU, loaded without the network by default."""
 
     def __init__(self, model: str, batch_size: int = 32):
-        if os.environ.get("RAG_ALLOW_DOWNLOAD") != "1":
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        offline_unless_allowed()
         from sentence_transformers import CrossEncoder
 
         self.name = model
         self.batch_size = batch_size
-        self.bf16 = _cpu_has_fast_bf16()  # as for the embedder: 2-3x faster on AMX / AVX512-BF16 cores
+        self.bf16 = cpu_has_fast_bf16()  # as for the embedder: 2-3x faster on AMX / AVX512-BF16 cores
         try:
             self.model = CrossEncoder(resolve_model(model), device="cpu")
         except Exception as e:  # many failure types: missing path, not cached, not a cross-encoder
