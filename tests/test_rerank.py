@@ -81,8 +81,9 @@ def test_clause_rankings_are_scored_against_their_own_clause(corpus_dir, tmp_pat
     assert hits and all(h.row in range(len(r.chunk_text)) for h in hits)
 
 
-def test_a_reranker_that_cannot_be_loaded_is_named_in_the_error(tmp_path):
-    res = run_cli("ask", "who criticised Hegseth?", "--reranker", tmp_path / "no-such-model")
+def test_a_reranker_that_cannot_be_loaded_is_named_in_the_error(seed_engine, tmp_path):
+    res = run_cli("ask", "who criticised Hegseth?", "--index", seed_engine.index_dir,
+                  "--reranker", tmp_path / "no-such-model")
     assert res.returncode == 1
     assert "cannot load reranker" in res.stderr and "no-such-model" in res.stderr
     assert "Traceback" not in res.stderr
