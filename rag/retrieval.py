@@ -100,6 +100,13 @@ class Retriever:
         n = max(1, len(chunk_terms))
         self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
         self.vocabulary = set(df)
+        # Which chunks hold each term, to count a term's chunks within the articles a ranking searches.
+        self._chunk_term_col = {t: i for i, t in enumerate(sorted(df))}
+        held = [sorted({self._chunk_term_col[t] for t in ts}) for ts in chunk_terms]
+        self._chunk_presence = sparse.csr_matrix(
+            (np.ones(sum(map(len, held)), np.float32), np.fromiter((c for h in held for c in h), np.int64),
+             np.concatenate([[0], np.cumsum([len(h) for h in held])]).astype(np.int64)),
+            shape=(len(held), len(df))).tocsc()
         self.chunk_doc = data.chunks[:, 1]
         # Dense search runs over sentences (a chunk scores by its best sentence), as one matrix product
         # for the question and all its clauses: the vectors of citable sentences, their documents, and
@@ -162,7 +169,7 @@ class Retriever:
         rankings: list[list[int]] = []
 
         def rank(cos, qt, mask, boost_) -> list[int]:
-            part = self._rerank(self._fuse(cos, qt, mask, boost_), qt)
+            part = self._rerank(self._fuse(cos, qt, mask, boost_), qt, mask)
             for r, v in part.items():
                 scores.setdefault(r, v)
             return sorted(part, key=lambda r: -part[r])
@@ -221,14 +228,15 @@ class Retriever:
         ranked = sorted(counts.items(), key=lambda tc: (-tc[1], tc[0]))  # ties by name: runs repeat exactly
         return [t for t, c in ranked[:n] if c >= 3 and t in self.vocabulary]
 
-    def _rerank(self, fused: dict[int, float], qterms: list[str]) -> dict[int, float]:
+    def _rerank(self, fused: dict[int, float], qterms: list[str], mask: np.ndarray | None = None) -> dict[int, float]:
         """Add the best single sentence's coverage of the question's terms: a gold fact is one
-        sentence, and a chunk whose words are spread thin over many sentences is a weaker match."""
+        sentence, and a chunk whose words are spread thin over many sentences is a weaker match.
+        Terms are weighted by their idf within the articles searched (`mask`)."""
         w = self.settings.rerank_weight
         if w <= 0 or not qterms:
             return fused
         out = dict(fused)
-        cov = self._coverages(self._term_weights(qterms))
+        cov = self._coverages(self._term_weights(qterms, mask))
         for row in sorted(fused, key=lambda r: -fused[r])[: self.settings.rerank_depth]:
             best = float(cov[self.chunk_sents[row]].max()) if len(self.chunk_sents[row]) else 0.0
             out[row] = fused[row] + w * best / (RRF_K + 1)
@@ -302,9 +310,22 @@ class Retriever:
                 fused[row] += float(boost[row])
         return fused
 
-    def _term_weights(self, qterms: list[str]) -> list[tuple[str, float]]:
-        """Each term's share of the question's idf mass, computed once per ranking."""
+    def _term_weights(self, qterms: list[str], mask: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """Each term's share of the question's idf mass, computed once per ranking.
+
+        With `mask` (a document mask), idf counts only the chunks of those articles: within one
+        outlet's articles a word they all use ("Google" in TechCrunch's) tells little, however rare
+        it is in the whole corpus.
+        """
         idf = [self.idf.get(t, 1.0) for t in qterms]
+        if mask is not None:
+            inside = mask[self.chunk_doc].astype(np.float32)
+            known = [t for t in dict.fromkeys(qterms) if t in self._chunk_term_col]
+            if known:
+                held = self._chunk_presence[:, [self._chunk_term_col[t] for t in known]].T @ inside
+                n = float(inside.sum())
+                local = {t: math.log(1 + n / max(float(c), 1.0)) for t, c in zip(known, held)}
+                idf = [local.get(t, w) for t, w in zip(qterms, idf)]
         total = sum(idf) or 1.0
         return [(t, w / total) for t, w in zip(qterms, idf)]
 
@@ -328,7 +349,8 @@ class Retriever:
         spans = [(0, len(q.content))] + q.clauses
         cos = self.sent_vecs[np.searchsorted(self.sent_rows, order)] @ np.vstack([q.vec, *q.clause_vecs]).T
         parts = [list(dict.fromkeys(terms(q.content[a:b]))) for a, b in spans]
-        weights = [self._term_weights(t) for t in parts]
+        named = self._doc_mask([d for _, _, docs in q.outlets for d in docs]) if q.outlets else None
+        weights = [self._term_weights(t, named) for t in parts]  # idf within the outlets named
         # A short clause is covered in full by any short sentence that names its two or three terms
         # (a league table's "7. Green Bay Packers (6-6)"): its coverage counts in proportion.
         scale = [1.0] + [min(1.0, len(t) / s.clause_terms_full) for t in parts[1:]]

@@ -226,3 +226,31 @@ def test_a_sentence_that_answers_one_clause_outranks_one_that_touches_more_of_th
     assert len(q.clauses) >= 2
     top = r.sentences(q, r.search(q), k=2)
     assert r.sentence_text[top[0].row] == "The volcano near Grindavik erupted on Monday night."
+
+
+def test_term_weights_count_idf_within_the_articles_searched(tmp_path, fake_embedder):
+    # Tech Daily's articles keep naming Google, so within Tech Daily "google" tells little and
+    # "antitrust" (common elsewhere, once in Tech Daily) picks the article: the rerank's coverage
+    # prefers the antitrust sentence there, and the Google one over the whole corpus.
+    d = tmp_path / "articles"
+    d.mkdir()
+    tech = ["Google launched a new phone.", "Regulators proposed an antitrust fine.",
+            "Google opened an office in Lyon."]
+    other = ["The antitrust trial of the bakers began.", "An antitrust case against a shipping firm closed.",
+             "Antitrust lawyers met in Shanghai."]
+    for i, body in enumerate(tech + other):
+        source = "Tech Daily" if i < len(tech) else "Other Times"
+        (d / f"{i}.md").write_text(f"---\ntitle: Story {i}\nsource: {source}\n---\n{body}\n", encoding="utf-8")
+    engine = Engine(tmp_path / "index", embedder=fake_embedder)
+    engine.index([d])
+    r = engine.retriever
+    docs = engine.load().documents
+    mask = r._doc_mask([i for i, doc in enumerate(docs) if doc.source == "Tech Daily"])
+    qterms = terms("google antitrust")
+    everywhere, inside = dict(r._term_weights(qterms)), dict(r._term_weights(qterms, mask))
+    assert everywhere[qterms[0]] > everywhere[qterms[1]] and inside[qterms[0]] < inside[qterms[1]]
+    chunk_of = {r.chunk_text[i].split(".")[0]: i for i in range(len(r.chunk_text))}
+    phone, fine = chunk_of["Google launched a new phone"], chunk_of["Regulators proposed an antitrust fine"]
+    flat = {phone: 0.0, fine: 0.0}
+    assert r._rerank(flat, qterms)[phone] > r._rerank(flat, qterms)[fine]
+    assert r._rerank(flat, qterms, mask)[fine] > r._rerank(flat, qterms, mask)[phone]
