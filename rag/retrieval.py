@@ -67,6 +67,7 @@ class Settings:
     feedback_names: int = 1  # names common in the best chunks added to each clause's terms
     list_fusion_k: float = 0.0  # rankings (per outlet, per clause) merged by reciprocal rank with this k
     clause_terms_full: int = 5  # in sentence scoring, a clause's term coverage counts in full from this many terms
+    typical_weight: float = 0.6  # a sentence's cosine minus this x its dot with its article's mean sentence
     reranker_depth: int = 10  # with a cross-encoder (rerank.py): the best of each ranking it reorders
 
 
@@ -116,6 +117,14 @@ class Retriever:
             else np.zeros((0, data.dim), np.float32)
         self.sent_doc = sents[self.sent_rows, 1] if len(sents) else np.zeros(0, np.int64)
         self._sent_matrix = None  # the same vectors as a torch matrix, made on first search
+        # How typical each sentence is of its own article: its dot with the mean of the article's
+        # sentence vectors. A sentence restating the article's topic matches every question about the
+        # article; the fact a clause asks for is what sets its sentence apart from the rest.
+        sums = np.zeros((len(docs), data.dim), np.float64)
+        np.add.at(sums, self.sent_doc, self.sent_vecs)
+        means = (sums / np.maximum(np.bincount(self.sent_doc, minlength=len(docs)), 1)[:, None]).astype(np.float32)
+        self.sent_typicality = np.einsum("ij,ij->i", self.sent_vecs, means[self.sent_doc]) if len(docs) \
+            else np.zeros(0, np.float32)
         self.sent_chunk = np.full(len(self.sent_rows), -1, np.int64)
         position = np.searchsorted(self.sent_rows, np.concatenate(self.citable_rows)) if self.citable_rows \
             else np.zeros(0, np.int64)
@@ -175,6 +184,7 @@ class Retriever:
             return sorted(part, key=lambda r: -part[r])
 
         dense = self._cosines(np.vstack([q.vec, *q.clause_vecs]))  # sentences x (question, clauses)
+        dense -= s.typical_weight * self.sent_typicality[:, None]
         outlet_masks = [self._doc_mask(docs) for _, _, docs in q.outlets]
         distinct = list({tuple(docs): m for (_, _, docs), m in zip(q.outlets, outlet_masks)}.values())
         rankings += [rank(dense[:, 0], qterms, mask, boost) for mask in distinct or [None]]
@@ -347,7 +357,9 @@ class Retriever:
         # A sentence scores by the part of the question it answers best: the whole question, or one
         # of its clauses (each fact of a multi-hop question answers one clause, not all of them).
         spans = [(0, len(q.content))] + q.clauses
-        cos = self.sent_vecs[np.searchsorted(self.sent_rows, order)] @ np.vstack([q.vec, *q.clause_vecs]).T
+        at = np.searchsorted(self.sent_rows, order)
+        cos = self.sent_vecs[at] @ np.vstack([q.vec, *q.clause_vecs]).T
+        typical = (s.typical_weight * self.sent_typicality[at]).tolist()
         parts = [list(dict.fromkeys(terms(q.content[a:b]))) for a, b in spans]
         named = self._doc_mask([d for _, _, docs in q.outlets for d in docs]) if q.outlets else None
         weights = [self._term_weights(t, named) for t in parts]  # idf within the outlets named
@@ -355,9 +367,9 @@ class Retriever:
         # (a league table's "7. Green Bay Packers (6-6)"): its coverage counts in proportion.
         scale = [1.0] + [min(1.0, len(t) / s.clause_terms_full) for t in parts[1:]]
         scored = []
-        for r, views in zip(order, cos.tolist()):
+        for r, views, typ in zip(order, cos.tolist(), typical):
             lex = [self._covered(w, r) for w in weights]
-            best = max(c + s.lexical_weight * x * f for c, x, f in zip(views, lex, scale))
+            best = max(c + s.lexical_weight * x * f for c, x, f in zip(views, lex, scale)) - typ
             score = best + s.chunk_weight / (1 + rows[r]) + cue_bonus(q.text, self.sentence_text[r])
             scored.append(SentenceHit(r, score, views[0], lex[0], rows[r]))
         scored.sort(key=lambda h: -h.score)

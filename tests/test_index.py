@@ -254,3 +254,29 @@ def test_term_weights_count_idf_within_the_articles_searched(tmp_path, fake_embe
     flat = {phone: 0.0, fine: 0.0}
     assert r._rerank(flat, qterms)[phone] > r._rerank(flat, qterms)[fine]
     assert r._rerank(flat, qterms, mask)[fine] > r._rerank(flat, qterms, mask)[phone]
+
+
+def test_a_sentence_that_only_restates_its_article_topic_is_not_the_citation(tmp_path, fake_embedder):
+    # Every sentence of this article says the volcano erupted; the one the question's own detail
+    # asks about (the lava on the road) is what sets its sentence apart, and is cited first.
+    d = tmp_path / "articles"
+    d.mkdir()
+    (d / "volcano.txt").write_text(
+        "Volcano erupts\nThe volcano near Grindavik erupted again. The volcano near Grindavik erupted on Monday. "
+        "The volcano near Grindavik erupted overnight. Lava reached the main road.\n", encoding="utf-8")
+    (d / "chess.txt").write_text("Chess final\nMs Ju Wenjun won the final in Shanghai.\n", encoding="utf-8")
+    engine = Engine(tmp_path / "index", embedder=fake_embedder)
+    engine.index([d])
+    r = engine.retriever
+    rows = [int(x) for x in r.sent_rows if r.sentence_text[x].startswith("The volcano")] + \
+        [int(x) for x in r.sent_rows if r.sentence_text[x].startswith("Lava")]
+    vecs = fake_embedder.embed([r.sentence_text[x] for x in rows])
+    typicality = vecs @ vecs.mean(0)
+    np.testing.assert_allclose(r.sent_typicality[np.searchsorted(r.sent_rows, rows)], typicality, atol=1e-5)
+    assert typicality[-1] < typicality[:-1].min()
+
+    q = r.query("Did lava from the volcano near Grindavik reach the road?")
+    cited = lambda: r.sentence_text[r.sentences(q, r.search(q), k=1)[0].row]
+    assert cited() == "Lava reached the main road."
+    r.settings.typical_weight = 0.0
+    assert cited().startswith("The volcano near Grindavik erupted")
