@@ -120,8 +120,10 @@ class Retriever:
         # How typical each sentence is of its own article: its dot with the mean of the article's
         # sentence vectors. A sentence restating the article's topic matches every question about the
         # article; the fact a clause asks for is what sets its sentence apart from the rest.
-        sums = np.zeros((len(docs), data.dim), np.float64)
-        np.add.at(sums, self.sent_doc, self.sent_vecs)
+        n_sent = len(self.sent_rows)
+        member = sparse.csr_matrix((np.ones(n_sent, np.float32), (self.sent_doc, np.arange(n_sent))),
+                                   shape=(len(docs), n_sent))
+        sums = np.asarray(member @ self.sent_vecs)  # each article's sum of sentence vectors
         means = (sums / np.maximum(np.bincount(self.sent_doc, minlength=len(docs)), 1)[:, None]).astype(np.float32)
         self.sent_typicality = np.einsum("ij,ij->i", self.sent_vecs, means[self.sent_doc]) if len(docs) \
             else np.zeros(0, np.float32)
