@@ -16,6 +16,17 @@ def _engine(tmp_path, emb):
     return Engine(tmp_path / "idx", embedder=emb)
 
 
+def _indexed(tmp_path, emb, files: dict[str, str]) -> Engine:
+    """An engine over `files` (name -> text), indexed with `emb`."""
+    d = tmp_path / "articles"
+    d.mkdir()
+    for name, text in files.items():
+        (d / name).write_text(text, encoding="utf-8")
+    engine = Engine(tmp_path / "index", embedder=emb)
+    engine.index([d])
+    return engine
+
+
 def test_incremental_runs(tmp_path, corpus_dir, fake_embedder):
     eng = _engine(tmp_path, fake_embedder)
     first = eng.index([corpus_dir])
@@ -213,14 +224,8 @@ def test_bm25_candidates_respect_the_document_mask(tmp_path, corpus_dir, fake_em
 def test_a_sentence_that_answers_one_clause_outranks_one_that_touches_more_of_the_question(tmp_path, fake_embedder):
     # A multi-hop question's facts each answer one clause: the sentence that answers "which volcano
     # erupted ..." in full is the citation, not the one that names more of the question's words.
-    d = tmp_path / "articles"
-    d.mkdir()
-    (d / "news.txt").write_text(
-        "Weekly round-up\nThe volcano near Grindavik erupted on Monday night. "
-        "Bread prices in Lyon and the chess final in Shanghai were discussed.\n", encoding="utf-8")
-    engine = Engine(tmp_path / "index", embedder=fake_embedder)
-    engine.index([d])
-    r = engine.retriever
+    r = _indexed(tmp_path, fake_embedder, {"news.txt": "Weekly round-up\nThe volcano near Grindavik erupted on "
+                 "Monday night. Bread prices in Lyon and the chess final in Shanghai were discussed.\n"}).retriever
     q = r.query("Which volcano erupted near Grindavik on Monday night, and why did bread prices rise in Lyon "
                 "while the chess final in Shanghai lasted six hours?")
     assert len(q.clauses) >= 2
@@ -232,17 +237,13 @@ def test_term_weights_count_idf_within_the_articles_searched(tmp_path, fake_embe
     # Tech Daily's articles keep naming Google, so within Tech Daily "google" tells little and
     # "antitrust" (common elsewhere, once in Tech Daily) picks the article: the rerank's coverage
     # prefers the antitrust sentence there, and the Google one over the whole corpus.
-    d = tmp_path / "articles"
-    d.mkdir()
     tech = ["Google launched a new phone.", "Regulators proposed an antitrust fine.",
             "Google opened an office in Lyon."]
     other = ["The antitrust trial of the bakers began.", "An antitrust case against a shipping firm closed.",
              "Antitrust lawyers met in Shanghai."]
-    for i, body in enumerate(tech + other):
-        source = "Tech Daily" if i < len(tech) else "Other Times"
-        (d / f"{i}.md").write_text(f"---\ntitle: Story {i}\nsource: {source}\n---\n{body}\n", encoding="utf-8")
-    engine = Engine(tmp_path / "index", embedder=fake_embedder)
-    engine.index([d])
+    engine = _indexed(tmp_path, fake_embedder, {
+        f"{i}.md": f"---\ntitle: Story {i}\nsource: {'Tech Daily' if i < len(tech) else 'Other Times'}\n---\n{body}\n"
+        for i, body in enumerate(tech + other)})
     r = engine.retriever
     docs = engine.load().documents
     mask = r._doc_mask([i for i, doc in enumerate(docs) if doc.source == "Tech Daily"])
@@ -259,15 +260,10 @@ def test_term_weights_count_idf_within_the_articles_searched(tmp_path, fake_embe
 def test_a_sentence_that_only_restates_its_article_topic_is_not_the_citation(tmp_path, fake_embedder):
     # Every sentence of this article says the volcano erupted; the one the question's own detail
     # asks about (the lava on the road) is what sets its sentence apart, and is cited first.
-    d = tmp_path / "articles"
-    d.mkdir()
-    (d / "volcano.txt").write_text(
-        "Volcano erupts\nThe volcano near Grindavik erupted again. The volcano near Grindavik erupted on Monday. "
-        "The volcano near Grindavik erupted overnight. Lava reached the main road.\n", encoding="utf-8")
-    (d / "chess.txt").write_text("Chess final\nMs Ju Wenjun won the final in Shanghai.\n", encoding="utf-8")
-    engine = Engine(tmp_path / "index", embedder=fake_embedder)
-    engine.index([d])
-    r = engine.retriever
+    r = _indexed(tmp_path, fake_embedder, {
+        "volcano.txt": "Volcano erupts\nThe volcano near Grindavik erupted again. The volcano near Grindavik erupted "
+                       "on Monday. The volcano near Grindavik erupted overnight. Lava reached the main road.\n",
+        "chess.txt": "Chess final\nMs Ju Wenjun won the final in Shanghai.\n"}).retriever
     rows = [int(x) for x in r.sent_rows if r.sentence_text[x].startswith("The volcano")] + \
         [int(x) for x in r.sent_rows if r.sentence_text[x].startswith("Lava")]
     vecs = fake_embedder.embed([r.sentence_text[x] for x in rows])
