@@ -45,12 +45,16 @@ def is_answerable(retriever: Retriever, question: str, top: list[SentenceHit], h
     return best >= policy.min_dense or (bool(keys) and missing == 0 and best >= policy.min_dense_all_names)
 
 
+def strong(top: list[SentenceHit], ratio: float) -> list[SentenceHit]:
+    """The sentences scoring at least `ratio` of the best. A score can fall to zero or below (a
+    sentence typical of its article is marked down); a share of it would then drop the best itself,
+    so such a list is kept whole."""
+    if not top or top[0].score <= 0:
+        return top
+    return [h for h in top if h.score >= ratio * top[0].score]
+
+
 def compose(top: list[SentenceHit], sentence_text: list[str], policy: RefusalPolicy) -> str:
     """The best sentences, strongest first, each followed by its citation marker."""
-    best = top[0].score
-    parts = []
-    for n, h in enumerate(top[: policy.answer_sentences], 1):
-        if n > 1 and h.score < policy.answer_ratio * best:
-            break
-        parts.append(f"{sentence_text[h.row].strip()} [{n}]")
-    return " ".join(parts)
+    joined = strong(top[: policy.answer_sentences], policy.answer_ratio)  # a prefix: `top` is best first
+    return " ".join(f"{sentence_text[h.row].strip()} [{n}]" for n, h in enumerate(joined, 1))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import index as index_io
-from .answer import NOT_FOUND, RefusalPolicy, compose, is_answerable
+from .answer import NOT_FOUND, RefusalPolicy, compose, is_answerable, strong
 from .chunking import (
     DEFAULT_CHUNK_TOKENS,
     DEFAULT_OVERLAP_SENTENCES,
@@ -384,7 +384,7 @@ class Engine:
                              for h in hits[:6])
         found = is_answerable(r, query, top, hits_text, self.policy)
         if found:
-            top = [h for h in top if h.score >= self.policy.citation_ratio * top[0].score]
+            top = strong(top, self.policy.citation_ratio)
         return Retrieval(question, query, hits, top, found)
 
     def ask(self, question: str, top_k: int = DEFAULT_TOP_K, history=None, on_draft=None) -> Answer:

@@ -276,3 +276,18 @@ def test_a_sentence_that_only_restates_its_article_topic_is_not_the_citation(tmp
     assert cited() == "Lava reached the main road."
     r.settings.typical_weight = 0.0
     assert cited().startswith("The volcano near Grindavik erupted")
+
+
+def test_weak_citations_are_dropped_by_their_share_of_the_best_and_the_best_always_stays():
+    from rag.answer import RefusalPolicy, compose, strong
+    from rag.retrieval import SentenceHit
+
+    hits = lambda *scores: [SentenceHit(i, s, 0.6, 0.5, 0) for i, s in enumerate(scores)]
+    assert [h.row for h in strong(hits(1.0, 0.6, 0.4), 0.5)] == [0, 1]
+    # A sentence typical of its article is marked down, and a score can fall below zero: half of a
+    # negative best is above the best, which would leave no citation at all.
+    assert [h.row for h in strong(hits(-0.1, -0.3), 0.5)] == [0, 1]
+    assert strong([], 0.5) == []
+    text = ["First.", "Second.", "Third."]
+    assert compose(hits(1.0, 0.9, 0.5), text, RefusalPolicy()) == "First. [1] Second. [2]"
+    assert compose(hits(-0.1, -0.2), text, RefusalPolicy()).startswith("First. [1]")
