@@ -97,17 +97,14 @@ class Retriever:
         if chunk_terms and any(chunk_terms):
             self.bm25 = bm25s.BM25(k1=self.settings.bm25_k1, b=self.settings.bm25_b)
             self.bm25.index([t or ["\0"] for t in chunk_terms], show_progress=False)
-        df = Counter(t for ts in chunk_terms for t in set(ts))
+        # One column per term of the corpus. Which chunks hold each term gives its idf, over all chunks
+        # or (`_term_weights`) over the chunks of the articles a ranking searches.
+        self._term_col = {t: i for i, t in enumerate(sorted({t for ts in chunk_terms for t in ts}))}
+        self.vocabulary = set(self._term_col)
+        self._chunk_presence = _incidence([{self._term_col[t] for t in ts} for ts in chunk_terms], len(self._term_col))
         n = max(1, len(chunk_terms))
-        self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
-        self.vocabulary = set(df)
-        # Which chunks hold each term, to count a term's chunks within the articles a ranking searches.
-        self._chunk_term_col = {t: i for i, t in enumerate(sorted(df))}
-        held = [sorted({self._chunk_term_col[t] for t in ts}) for ts in chunk_terms]
-        self._chunk_presence = sparse.csr_matrix(
-            (np.ones(sum(map(len, held)), np.float32), np.fromiter((c for h in held for c in h), np.int64),
-             np.concatenate([[0], np.cumsum([len(h) for h in held])]).astype(np.int64)),
-            shape=(len(held), len(df))).tocsc()
+        df = np.asarray(self._chunk_presence.sum(axis=0)).ravel()
+        self.idf = {t: math.log(1 + n / float(df[i])) for t, i in self._term_col.items()}
         self.chunk_doc = data.chunks[:, 1]
         # Dense search runs over sentences (a chunk scores by its best sentence), as one matrix product
         # for the question and all its clauses: the vectors of citable sentences, their documents, and
@@ -125,8 +122,7 @@ class Retriever:
                                    shape=(len(docs), n_sent))
         sums = np.asarray(member @ self.sent_vecs)  # each article's sum of sentence vectors
         means = (sums / np.maximum(np.bincount(self.sent_doc, minlength=len(docs)), 1)[:, None]).astype(np.float32)
-        self.sent_typicality = np.einsum("ij,ij->i", self.sent_vecs, means[self.sent_doc]) if len(docs) \
-            else np.zeros(0, np.float32)
+        self.sent_typicality = np.einsum("ij,ij->i", self.sent_vecs, means[self.sent_doc])
         self.sent_chunk = np.full(len(self.sent_rows), -1, np.int64)
         position = np.searchsorted(self.sent_rows, np.concatenate(self.citable_rows)) if self.citable_rows \
             else np.zeros(0, np.int64)
@@ -136,13 +132,8 @@ class Retriever:
         self.chunk_sents = np.split(position, np.cumsum(sizes)[:-1]) if sizes else []  # positions in sent_rows
         # Which terms each citable sentence holds, as a sparse matrix: the coverage of a question's
         # terms by every sentence is then one product.
-        self._term_col = {t: i for i, t in enumerate(sorted({t for ts in self.sentence_terms.values() for t in ts}))}
-        cols = [[self._term_col[t] for t in self._sentence_term_sets[int(r)]] for r in self.sent_rows]
-        lens = np.fromiter(map(len, cols), np.int64, len(cols))
-        self._presence = sparse.csr_matrix(
-            (np.ones(int(lens.sum()), np.float32), np.fromiter((c for cs in cols for c in cs), np.int64, int(lens.sum())),
-             np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)),
-            shape=(len(self.sent_rows), len(self._term_col))).tocsc()
+        self._presence = _incidence([[self._term_col[t] for t in self._sentence_term_sets[int(r)]]
+                                     for r in self.sent_rows], len(self._term_col))
         self.chunk_names = [None] * len(data.chunks)  # names in each chunk and its title, read on demand
         self.cues = MetadataCues([d.source for d in docs], [d.published for d in docs])
 
@@ -332,9 +323,9 @@ class Retriever:
         idf = [self.idf.get(t, 1.0) for t in qterms]
         if mask is not None:
             inside = mask[self.chunk_doc].astype(np.float32)
-            known = [t for t in dict.fromkeys(qterms) if t in self._chunk_term_col]
+            known = [t for t in dict.fromkeys(qterms) if t in self._term_col]
             if known:
-                held = self._chunk_presence[:, [self._chunk_term_col[t] for t in known]].T @ inside
+                held = self._chunk_presence[:, [self._term_col[t] for t in known]].T @ inside
                 n = float(inside.sum())
                 local = {t: math.log(1 + n / max(float(c), 1.0)) for t, c in zip(known, held)}
                 idf = [local.get(t, w) for t, w in zip(qterms, idf)]
@@ -386,6 +377,15 @@ class Retriever:
             if len(out) == k:
                 break
         return out
+
+
+def _incidence(rows: list, n_cols: int) -> sparse.csc_matrix:
+    """A 0/1 matrix with a one at (i, c) for each column c in `rows[i]`, stored by column."""
+    lens = np.fromiter(map(len, rows), np.int64, len(rows))
+    return sparse.csr_matrix(
+        (np.ones(int(lens.sum()), np.float32), np.fromiter((c for cs in rows for c in cs), np.int64, int(lens.sum())),
+         np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)),
+        shape=(len(rows), n_cols)).tocsc()
 
 
 def _jaccard(a: set, b: set) -> float:
