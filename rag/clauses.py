@@ -12,10 +12,12 @@ import re
 
 from .text import terms
 
-# Commas (not the one before a year: "September 26, 2023"), semicolons, dashes, and the words that
-# open a contrasting clause.
-_BOUNDARY = re.compile(r"[,;](?!\s*\d{4}\b)|\s[—–]\s|\s(?=(?:while|whereas|but)\s)", re.IGNORECASE)
-MIN_TERMS = 3  # a clause needs this many content terms to be searched on its own
+# Commas (not the one before a year: "September 26, 2023"), semicolons, dashes, the words that open a
+# contrasting clause, and "and", "which", "who", "that": "the individual who ... and who ..." strings
+# one fact per relative clause.
+_BOUNDARY = re.compile(r"[,;](?!\s*\d{4}\b)|\s[—–]\s|\s(?=(?:while|whereas|but|and|which|who|that)\s)",
+                       re.IGNORECASE)
+MIN_TERMS = 4  # a clause needs this many content terms to be searched on its own
 
 
 def clauses(question: str, ignore: list[tuple[int, int]] = ()) -> list[tuple[int, int]]:

@@ -16,6 +16,7 @@ from .metadata import MetadataCues, without_outlets
 from .text import key_terms, terms
 
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
+MERGE_DEPTH = 50  # how much of each ranking the merge reads
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,10 @@ class Settings:
     date_bonus: float = 0.5  # in units of a first-place vote of one ranking
     clauses: bool = True  # also search each clause of a long question on its own (see clauses.py)
     feedback_names: int = 1  # names common in the best chunks added to each clause's terms
-    list_fusion_k: float = 0.0  # rankings (per outlet, per clause) merged by reciprocal rank with this k
+    list_fusion_k: float = 0.0  # with a cross-encoder, and for feedback: rankings merged by reciprocal rank with this k
+    merge_temperature: float = 0.2  # rankings merged by each one's softmax over its scores (first-place votes)
+    merge_cosine_weight: float = 1.0  # in those scores, a chunk's best sentence cosine, in first-place votes
+    clause_own_share: float = 0.3  # a clause's vector: this share of it embedded alone, the rest pooled in context
     clause_terms_full: int = 5  # in sentence scoring, a clause's term coverage counts in full from this many terms
     typical_weight: float = 0.6  # a sentence's cosine minus this x its dot with its article's mean sentence
     reranker_depth: int = 10  # with a cross-encoder (rerank.py): the best of each ranking it reorders
@@ -145,11 +149,16 @@ class Retriever:
         parts = clauses(question, [(a, b) for a, b, _ in outlets]) if s.clauses else []
         content = without_outlets(question, outlets)
         if parts and hasattr(self.embedder, "embed_with_sentences"):
-            # Clause vectors pooled from the question's own pass: a third of the time of embedding
-            # each clause again, and each clause is read in the question's context.
-            qvecs, pooled = self.embedder.embed_with_sentences([content], [parts])
+            # Clause vectors pooled from the question's own pass, so each clause is read in the
+            # question's context ("his" knows who), blended with the clause read alone (its own
+            # words carry more weight there), all in one model call.
+            alone = [content[a:b] for a, b in parts] if s.clause_own_share > 0 else []
+            qvecs, pooled = self.embedder.embed_with_sentences([content] + alone, [parts] + [[] for _ in alone])
             cvecs = pooled[0]
             cvecs[np.isnan(cvecs[:, 0])] = qvecs[0]  # a clause past the model's limit: the whole question
+            if alone:
+                cvecs = (1 - s.clause_own_share) * cvecs + s.clause_own_share * qvecs[1:]
+                cvecs /= np.linalg.norm(cvecs, axis=1, keepdims=True)
             return Query(question, content, qvecs[0], outlets, dates, parts, cvecs)
         vecs = self.embedder.embed([content] + [content[a:b] for a, b in parts])
         return Query(question, content, vecs[0], outlets, dates, parts, vecs[1:])
@@ -160,7 +169,8 @@ class Retriever:
         With metadata on, a question that names outlets is searched within each outlet's articles
         (a comparison needs both sides), and articles published on a date it names get a boost.
         A long question's clauses are searched too, each within the outlets it names, so each fact
-        it strings together gets its own ranking; the rankings are merged by reciprocal rank.
+        it strings together gets its own ranking. The rankings are merged by how sure each one is of
+        its chunks (`_merge_scored`).
         """
         if not len(self.data.chunks):
             return []
@@ -169,12 +179,19 @@ class Retriever:
         qterms = [t for t in terms(q.content) if t in self.vocabulary]
         scores: dict[int, float] = {}
         rankings: list[list[int]] = []
+        sure: list[np.ndarray] = []  # per ranking, its chunks' scores for the merge
 
         def rank(cos, qt, mask, boost_) -> list[int]:
             part = self._rerank(self._fuse(cos, qt, mask, boost_), qt, mask)
             for r, v in part.items():
                 scores.setdefault(r, v)
-            return sorted(part, key=lambda r: -part[r])
+            order = sorted(part, key=lambda r: -part[r])
+            # Reciprocal-rank scores say little about how much better the first chunk is than the
+            # next; the best sentence's cosine, in the same units, does.
+            top = order[:MERGE_DEPTH]
+            cosine = self._chunk_best(cos, top) * (s.merge_cosine_weight / (RRF_K + 1))
+            sure.append(np.array([part[r] for r in top]) + cosine)
+            return order
 
         dense = self._cosines(np.vstack([q.vec, *q.clause_vecs]))  # sentences x (question, clauses)
         dense -= s.typical_weight * self.sent_typicality[:, None]
@@ -193,13 +210,23 @@ class Retriever:
             texts.append(text)
         if self.reranker is not None:
             rankings = self._cross_rerank(rankings, texts)
-        ranked = _merge(rankings, s.list_fusion_k) if len(rankings) > 1 else rankings[0]
+            ranked = _merge(rankings, s.list_fusion_k) if len(rankings) > 1 else rankings[0]
+        else:
+            ranked = _merge_scored(rankings, sure, s.merge_temperature) if len(rankings) > 1 else rankings[0]
         if len(ranked) < k and q.outlets:  # the named outlets hold too little: fill from everything
             have = set(ranked)
             ranked += [r for r in rank(dense[:, 0], qterms, None, boost) if r not in have]
         best = ranked[:k]
         vecs = self.data.chunk_store.get(self.data.chunks[best, 0]) if best else np.zeros((0, len(q.vec)))
         return [ChunkHit(r, scores[r], float(d)) for r, d in zip(best, vecs @ q.vec)]
+
+    def _chunk_best(self, cos: np.ndarray, rows: list[int]) -> np.ndarray:
+        """Each chunk's best sentence cosine (`cos` holds one per citable sentence)."""
+        sents = [self.chunk_sents[r] for r in rows]
+        sizes = np.fromiter(map(len, sents), np.int64, len(sents))
+        if not len(rows) or not sizes.all():  # no chunks, or one with no citable sentence: one at a time
+            return np.array([cos[x].max() if len(x) else 0.0 for x in sents], np.float32)
+        return np.maximum.reduceat(cos[np.concatenate(sents)], np.concatenate([[0], np.cumsum(sizes)[:-1]]))
 
     def _cross_rerank(self, rankings: list[list[int]], texts: list[str]) -> list[list[int]]:
         """Each ranking's best `reranker_depth` chunks reordered by the cross-encoder's score for that
@@ -392,7 +419,25 @@ def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a and b else float(a == b)
 
 
-def _merge(rankings: list[list[int]], k: float, depth: int = 50) -> list[int]:
+def _merge_scored(rankings: list[list[int]], scores: list[np.ndarray], temperature: float) -> list[int]:
+    """Rankings merged by how sure each is: a ranking's scores (in first-place votes) become a
+    softmax over its chunks, and a chunk's merged score is the sum of its shares.
+
+    A ranking whose first chunk stands well clear of the rest puts nearly all of its weight there,
+    so the slots go to the other rankings; a ranking with several chunks close together spreads its
+    weight over them and gets a slot for each. Each ranking counts once, however long it is.
+    """
+    share: dict[int, float] = {}
+    for ranking, score in zip(rankings, scores):
+        if not len(score):
+            continue
+        p = np.exp((score - score.max()) * (RRF_K + 1) / temperature)
+        for r, v in zip(ranking[:len(score)], (p / p.sum()).tolist()):
+            share[r] = share.get(r, 0.0) + v
+    return sorted(share, key=lambda r: -share[r])
+
+
+def _merge(rankings: list[list[int]], k: float, depth: int = MERGE_DEPTH) -> list[int]:
     """Rankings merged by reciprocal rank with a small k: close to taking the first of each, then the
     second of each, but a chunk high in two rankings (two clauses, or a clause and the whole) goes first."""
     score: dict[int, float] = {}

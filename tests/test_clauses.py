@@ -25,8 +25,17 @@ def test_dates_keep_their_year_and_contrasts_split():
     parts = _texts(q)
     assert len(parts) == 3
     assert parts[0].endswith("September 26, 2023") and parts[1].endswith("December 15, 2023")
-    assert _texts("Does the Fortune article praise the deal while the Verge article criticises the merger plan?") == [
-        "Does the Fortune article praise the deal", "while the Verge article criticises the merger plan?"]
+    assert _texts("Does the Fortune article praise the merger deal terms while the Verge article criticises "
+                  "the merger plan?") == ["Does the Fortune article praise the merger deal terms",
+                                          "while the Verge article criticises the merger plan?"]
+
+
+def test_relative_clauses_split_when_each_holds_a_fact():
+    q = "Who is the individual who founded the cryptocurrency exchange FTX and who was convicted of fraud in New York?"
+    assert _texts(q) == ["Who is the individual who founded the cryptocurrency exchange FTX",
+                         "and who was convicted of fraud in New York?"]
+    # Too little on either side of "and" to stand alone: one clause.
+    assert clauses("Did the company that makes the iPhone sue Samsung and Google?") == []
 
 
 def test_short_questions_are_one_clause():

@@ -291,3 +291,32 @@ def test_weak_citations_are_dropped_by_their_share_of_the_best_and_the_best_alwa
     text = ["First.", "Second.", "Third."]
     assert compose(hits(1.0, 0.9, 0.5), text, RefusalPolicy()) == "First. [1] Second. [2]"
     assert compose(hits(-0.1, -0.2), text, RefusalPolicy()).startswith("First. [1]")
+
+
+def test_a_ranking_sure_of_its_first_chunk_leaves_the_next_slots_to_the_others():
+    from rag.retrieval import RRF_K, _merge_scored
+
+    vote = 1 / (RRF_K + 1)  # scores are in first-place votes
+    sure = ([1, 2, 3], np.array([3.0, 1.0, 0.9]) * vote)  # its first chunk far ahead
+    unsure = ([7, 8, 9], np.array([2.0, 1.95, 1.9]) * vote)  # three chunks close together
+    merged = _merge_scored([sure[0], unsure[0]], [sure[1], unsure[1]], temperature=0.2)
+    assert merged[:4] == [1, 7, 8, 9]  # the unsure ranking gets a slot for each close chunk
+    # Only the gaps within a ranking count: one ranking's scores all raised by the same amount merge the same.
+    shifted = _merge_scored([sure[0], unsure[0]], [sure[1] + 5 * vote, unsure[1]], temperature=0.2)
+    assert shifted == merged
+    # A chunk both rankings hold adds its two shares.
+    both = _merge_scored([[1, 2], [3, 2]], [np.array([1.0, 0.9]) * vote, np.array([1.0, 0.9]) * vote], 0.2)
+    assert both[0] == 2
+    # Only the scored part of a ranking is merged; an empty ranking adds nothing.
+    assert _merge_scored([[1, 2, 3], []], [np.array([1.0]) * vote, np.zeros(0)], 0.2) == [1]
+
+
+def test_a_chunks_best_sentence_cosine_is_read_for_many_chunks_at_once(tmp_path, corpus_dir, fake_embedder):
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    r = eng.retriever
+    cos = r._cosines(fake_embedder.embed(["Bakers blamed the cost of flour."]))[:, 0]
+    rows = list(range(len(r.chunk_text)))[::-1]
+    expected = [cos[r.chunk_sents[c]].max() for c in rows]
+    np.testing.assert_allclose(r._chunk_best(cos, rows), expected)
+    assert r._chunk_best(cos, []).shape == (0,)
