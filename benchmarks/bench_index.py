@@ -55,9 +55,9 @@ def main() -> int:
         if emb.bf16:
             sample = texts[:: max(1, len(texts) // 200)][:200]
             fast = emb.embed(sample)
-            emb.bf16 = False
-            exact = emb.embed(sample)
-            emb.bf16 = True
+            from rag.embedding import SentenceTransformerEmbedder
+
+            exact = SentenceTransformerEmbedder(emb.name, precision="fp32").embed(sample)  # a second copy, in fp32
             cos = (fast * exact).sum(1)
             print(f"bf16 vs fp32 vectors on {len(sample)} sentences: mean cosine {cos.mean():.5f}, min {cos.min():.5f}")
 

@@ -88,6 +88,14 @@ class SentenceTransformerEmbedder:
             self.model.max_seq_length = CHUNK_WORD_PIECES
         self.max_tokens = int(self.model.max_seq_length) - 2  # [CLS] and [SEP]
         self.bf16 = precision == "bf16" or (precision == "auto" and cpu_has_fast_bf16())
+        if self.bf16:
+            # Autocast casts every Linear layer's weights to bf16 on each forward pass: 4 of the 12 ms
+            # a question's pass took. Cast once here; the vectors are bit-for-bit the same.
+            import torch
+
+            for layer in self.model.modules():
+                if isinstance(layer, torch.nn.Linear):
+                    layer.to(torch.bfloat16)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         enc = self.model.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
@@ -98,7 +106,7 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         import torch
 
-        # Autocast keeps weights in fp32 and runs matmuls in bf16: cosine to fp32 output >= 0.9999.
+        # Matmuls in bf16 (weights cast once, above), the rest in fp32: cosine to fp32 output >= 0.9999.
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             vecs = self.model.encode(
                 texts,
@@ -151,6 +159,43 @@ class SentenceTransformerEmbedder:
                 bar.update(len(idx))
         bar.close()
         return chunk_out, sent_out
+
+    def embed_packed(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """`embed_with_sentences` for a few short texts (a question and its clauses), in one pass.
+
+        The texts go end to end in one sequence, each attending only to itself (a block-diagonal
+        mask, positions restarting at each text), so no text is padded to the longest: a question
+        and three clauses cost 13 ms here instead of 20 ms as a padded batch, with the same vectors.
+        """
+        import torch
+
+        if not texts:
+            return np.zeros((0, self.dim), np.float32), []
+        enc = self.model[0].tokenizer(texts, truncation=True, max_length=self.max_tokens + 2,
+                                      return_offsets_mapping=True)
+        ids = enc["input_ids"]
+        lens = [len(x) for x in ids]
+        seg = torch.repeat_interleave(torch.arange(len(ids)), torch.tensor(lens))
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            hidden = self.model[0].auto_model(
+                input_ids=torch.tensor([[t for x in ids for t in x]]),
+                position_ids=torch.cat([torch.arange(n) for n in lens])[None],
+                token_type_ids=torch.zeros((1, sum(lens)), dtype=torch.long),
+                attention_mask=(seg[:, None] == seg[None, :])[None, None],
+            ).last_hidden_state[0].float()
+        vecs = np.zeros((len(texts), self.dim), np.float32)
+        pooled: list[np.ndarray] = []
+        for i, part in enumerate(torch.split(hidden, lens)):
+            vecs[i] = torch.nn.functional.normalize(part.mean(0), dim=0).numpy()
+            offsets = torch.tensor(enc["offset_mapping"][i])
+            real = offsets[:, 1] > offsets[:, 0]
+            out = np.full((len(spans[i]), self.dim), np.nan, np.float32)  # NaN: truncated away
+            for k, (s, e) in enumerate(spans[i]):
+                sel = real & (offsets[:, 0] >= s) & (offsets[:, 1] <= e)
+                if sel.any():
+                    out[k] = torch.nn.functional.normalize(part[sel].mean(0), dim=0).numpy()
+            pooled.append(out)
+        return vecs, pooled
 
 
 @lru_cache(maxsize=4)

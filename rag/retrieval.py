@@ -148,12 +148,13 @@ class Retriever:
         dates = self.cues.date_mask(question) if s.metadata else None
         parts = clauses(question, [(a, b) for a, b, _ in outlets]) if s.clauses else []
         content = without_outlets(question, outlets)
-        if parts and hasattr(self.embedder, "embed_with_sentences"):
+        pass_ = getattr(self.embedder, "embed_packed", None) or getattr(self.embedder, "embed_with_sentences", None)
+        if parts and pass_ is not None:
             # Clause vectors pooled from the question's own pass, so each clause is read in the
             # question's context ("his" knows who), blended with the clause read alone (its own
             # words carry more weight there), all in one model call.
             alone = [content[a:b] for a, b in parts] if s.clause_own_share > 0 else []
-            qvecs, pooled = self.embedder.embed_with_sentences([content] + alone, [parts] + [[] for _ in alone])
+            qvecs, pooled = pass_([content] + alone, [parts] + [[] for _ in alone])
             cvecs = pooled[0]
             cvecs[np.isnan(cvecs[:, 0])] = qvecs[0]  # a clause past the model's limit: the whole question
             if alone:
@@ -293,7 +294,8 @@ class Retriever:
             m = torch.from_numpy(self.sent_vecs)
             self._sent_matrix = m.to(torch.bfloat16) if getattr(self.embedder, "bf16", False) else m
         m = self._sent_matrix
-        return (m @ torch.from_numpy(np.ascontiguousarray(vecs.T)).to(m.dtype)).float().numpy()
+        # (vecs x m^T) reads the sentence matrix row by row: a third faster than (m x vecs^T) here.
+        return torch.nn.functional.linear(torch.from_numpy(np.ascontiguousarray(vecs)).to(m.dtype), m).float().numpy().T
 
     def _doc_mask(self, docs: list[int]) -> np.ndarray:
         mask = np.zeros(len(self.data.documents), bool)
