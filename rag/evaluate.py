@@ -193,9 +193,10 @@ def chart(result: dict, path: Path) -> None:
     for i, k in enumerate(keys):
         ax1.bar(np.arange(len(types)) + i * width, [result["by_type"][t][k] for t in types], width, label=k)
     ax1.set_xticks(np.arange(len(types)) + 0.4 - width / 2, [t.replace("_query", "") for t in types])
-    ax1.set_ylim(0, 1)
+    ax1.set_ylim(0, 1.18)  # room above the bars for the legend
+    ax1.set_yticks(np.linspace(0, 1, 6))
     ax1.set_title(f"MultiHop-RAG {result['split']} split: retrieval by question type")
-    ax1.legend(fontsize=8, loc="lower right")
+    ax1.legend(fontsize=8, loc="upper center", ncol=3)
     ax2.hist(result["_latencies"], bins=40, color="#4a7")
     ax2.set_title(f"query latency (p50 {result['latency_ms']['p50']} ms, p95 {result['latency_ms']['p95']} ms)")
     ax2.set_xlabel("ms")

@@ -40,9 +40,9 @@ def test_dev_subset_floors(tmp_path_factory, real_embedder):
     engine = Engine(tmp_path_factory.mktemp("multihop-index"), embedder=real_embedder)
     engine.index([MULTIHOP / "corpus.json"])
     res = evaluate(engine, load_questions(MULTIHOP, "dev", 100), metadata=True, progress=False)
-    # This subset measured 0.988 / 0.929 / 0.780 / 0.787 / 0.553 / 0.729, refusals 1.0 / 0.047.
-    assert res["hits@10"] >= 0.90 and res["hits@4"] >= 0.84 and res["mrr@10"] >= 0.68
-    assert res["evidence_recall@10"] >= 0.68 and res["all_evidence@10"] >= 0.46 and res["citation_hit@3"] >= 0.64
+    # This subset measured 0.976 / 0.941 / 0.822 / 0.793 / 0.565 / 0.694, refusals 1.0 / 0.035 (session 7).
+    assert res["hits@10"] >= 0.90 and res["hits@4"] >= 0.87 and res["mrr@10"] >= 0.74
+    assert res["evidence_recall@10"] >= 0.72 and res["all_evidence@10"] >= 0.48 and res["citation_hit@3"] >= 0.64
     assert res["null_refusal"] >= 0.85 and res["false_refusal"] <= 0.08
     plain = evaluate(engine, load_questions(MULTIHOP, "dev", 100), metadata=False, progress=False)
-    assert plain["hits@10"] >= 0.86 and plain["mrr@10"] >= 0.62  # measured 0.929 / 0.670
+    assert plain["hits@10"] >= 0.86 and plain["mrr@10"] >= 0.66  # measured 0.918 / 0.728
