@@ -82,11 +82,17 @@ class SentenceTransformerEmbedder:
                        else self.model.get_sentence_embedding_dimension())
         # Many models ship a sequence limit below what their position table holds (all-MiniLM-L6-v2:
         # 256 of 512 word pieces), which would cut chunks short of CHUNK_WORD_PIECES.
-        positions = getattr(getattr(self.model[0], "auto_model", None), "config", None)
-        positions = getattr(positions, "max_position_embeddings", 0) or 0
+        config = getattr(getattr(self.model[0], "auto_model", None), "config", None)
+        positions = getattr(config, "max_position_embeddings", 0) or 0
         if self.model.max_seq_length < CHUNK_WORD_PIECES <= positions - 2:
             self.model.max_seq_length = CHUNK_WORD_PIECES
         self.max_tokens = int(self.model.max_seq_length) - 2  # [CLS] and [SEP]
+        # Texts read in context (a clause inside its question) need a sentence vector that is the mean of
+        # token vectors; packing texts end to end needs BERT's conventions too (positions from 0, token
+        # types). Other models get their clauses embedded on their own.
+        self.mean_pooled = _pooling_mode(self.model) == "mean" and \
+            {type(m).__name__ for m in self.model} <= {"Transformer", "Pooling", "Normalize"}
+        self.packable = self.mean_pooled and getattr(config, "model_type", "") == "bert"
         self.bf16 = precision == "bf16" or (precision == "auto" and cpu_has_fast_bf16())
         if self.bf16:
             # Autocast casts every Linear layer's weights to bf16 on each forward pass: 4 of the 12 ms
@@ -169,6 +175,9 @@ class SentenceTransformerEmbedder:
         """
         import torch
 
+        if not self.packable:
+            vecs, pooled = self.embed_with_sentences(texts, spans)
+            return vecs, [p if p is not None else np.zeros((0, self.dim), np.float32) for p in pooled]
         if not texts:
             return np.zeros((0, self.dim), np.float32), []
         enc = self.model[0].tokenizer(texts, truncation=True, max_length=self.max_tokens + 2,
@@ -196,6 +205,15 @@ class SentenceTransformerEmbedder:
                     out[k] = torch.nn.functional.normalize(part[sel].mean(0), dim=0).numpy()
             pooled.append(out)
         return vecs, pooled
+
+
+def _pooling_mode(model) -> str:
+    """How a sentence-transformers model turns token vectors into one ("mean", "cls", ...)."""
+    pool = next((m for m in model if type(m).__name__ == "Pooling"), None)
+    if pool is None:
+        return ""
+    mode = getattr(pool, "pooling_mode", None)  # sentence-transformers 6; earlier ones name it by method
+    return mode if isinstance(mode, str) else pool.get_pooling_mode_str()
 
 
 @lru_cache(maxsize=4)

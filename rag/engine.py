@@ -340,7 +340,7 @@ class Engine:
                 v = svecs[[k for k, _, _ in mem]].sum(0)
                 cvecs[j] = v / max(float(np.linalg.norm(v)), 1e-9)
             return cvecs, svecs, len(texts_s)
-        if self.sentence_vectors == "late" and hasattr(emb, "embed_with_sentences"):
+        if self.sentence_vectors == "late" and getattr(emb, "mean_pooled", False):
             cvecs, per_chunk = emb.embed_with_sentences(texts_c, [[(a, b) for _, a, b in m] for m in members],
                                                         progress=progress)
             svecs = np.full((len(texts_s), emb.dim), np.nan, np.float32)

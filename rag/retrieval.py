@@ -148,13 +148,12 @@ class Retriever:
         dates = self.cues.date_mask(question) if s.metadata else None
         parts = clauses(question, [(a, b) for a, b, _ in outlets]) if s.clauses else []
         content = without_outlets(question, outlets)
-        pass_ = getattr(self.embedder, "embed_packed", None) or getattr(self.embedder, "embed_with_sentences", None)
-        if parts and pass_ is not None:
+        if parts and getattr(self.embedder, "mean_pooled", False):
             # Clause vectors pooled from the question's own pass, so each clause is read in the
             # question's context ("his" knows who), blended with the clause read alone (its own
             # words carry more weight there), all in one model call.
             alone = [content[a:b] for a, b in parts] if s.clause_own_share > 0 else []
-            qvecs, pooled = pass_([content] + alone, [parts] + [[] for _ in alone])
+            qvecs, pooled = self.embedder.embed_packed([content] + alone, [parts] + [[] for _ in alone])
             cvecs = pooled[0]
             cvecs[np.isnan(cvecs[:, 0])] = qvecs[0]  # a clause past the model's limit: the whole question
             if alone:

@@ -35,3 +35,30 @@ def test_texts_packed_in_one_sequence_embed_as_if_each_were_read_alone(real_embe
     assert [len(p) for p in pooled] == [1, 0, 0]
     # The clause read alone is not the clause read inside the question: the mask did separate them.
     assert float(vecs[1] @ pooled[0][0]) < 0.99
+
+
+def test_a_model_that_does_not_mean_pool_gets_its_clauses_embedded_alone(seed_engine, real_embedder, tmp_path):
+    """Pooling a clause out of the question's pass is right only for mean-pooled models: one that reads
+    its [CLS] token (many retrieval models do) embeds the question and each clause whole instead."""
+    import json
+
+    from rag.embedding import SentenceTransformerEmbedder
+    from rag.retrieval import Retriever
+
+    SentenceTransformerEmbedder(precision="fp32").model.save(str(tmp_path))  # the bundled model, saved ...
+    config = tmp_path / "1_Pooling" / "config.json"
+    pooling = json.loads(config.read_text())
+    if "pooling_mode" in pooling:  # ... with [CLS] pooling (sentence-transformers 6 names the mode ...
+        pooling["pooling_mode"] = "cls"
+    else:  # ... earlier versions keep one flag per mode)
+        pooling.update({k: k == "pooling_mode_cls_token" for k in pooling if k.startswith("pooling_mode_")})
+    config.write_text(json.dumps(pooling))
+    cls = SentenceTransformerEmbedder(str(tmp_path))
+    assert not cls.mean_pooled and not cls.packable
+    assert real_embedder.mean_pooled and real_embedder.packable
+    question = "Who criticised Hegseth's comments on Ukraine, and what did the former Lithuanian minister post on X?"
+    q = Retriever(seed_engine.load(), cls).query(question)
+    assert q.clauses
+    expected = cls.embed([q.content] + [q.content[a:b] for a, b in q.clauses])
+    np.testing.assert_allclose(np.vstack([q.vec, *q.clause_vecs]), expected, atol=1e-5)
+    assert float(real_embedder.embed([q.content])[0] @ q.vec) < 0.999  # [CLS] pooling did change the vector
