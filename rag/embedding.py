@@ -124,12 +124,12 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
     def embed_with_sentences(self, texts: list[str], spans: list[list[tuple[int, int]]],
-                             progress: bool = False) -> tuple[np.ndarray, list[np.ndarray | None]]:
+                             progress: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
         """Chunk vectors plus, from the same forward pass, a vector per sentence span of each chunk.
 
         A sentence's vector is the mean of its own contextual token vectors inside the chunk ("late
         chunking"): one pass instead of two, and a sentence is read in its context, so "he said"
-        knows who he is. Spans the model truncated away come back as None rows for the caller to
+        knows who he is. Spans the model truncated away come back as NaN rows for the caller to
         embed on their own.
         """
         import torch
@@ -138,7 +138,7 @@ class SentenceTransformerEmbedder:
         module = self.model[0]
         tok, model = module.tokenizer, module.auto_model
         chunk_out = np.zeros((len(texts), self.dim), np.float32)
-        sent_out: list[np.ndarray | None] = [None] * len(texts)
+        sent_out: list[np.ndarray] = [np.zeros((0, self.dim), np.float32)] * len(texts)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths pad least
         bar = tqdm(total=len(texts), desc="Embedding", unit="chunk", disable=not progress)
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
@@ -151,17 +151,8 @@ class SentenceTransformerEmbedder:
                 mask = enc["attention_mask"].unsqueeze(-1).float()
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 chunk_out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-                real = (offsets[:, :, 1] > offsets[:, :, 0])
                 for row, i in enumerate(idx):
-                    vecs = np.zeros((len(spans[i]), self.dim), np.float32)
-                    for k, (s, e) in enumerate(spans[i]):
-                        sel = real[row] & (offsets[row, :, 0] >= s) & (offsets[row, :, 1] <= e)
-                        if sel.any():
-                            v = hidden[row][sel].mean(0)
-                            vecs[k] = (v / v.norm().clamp(min=1e-9)).numpy()
-                        else:
-                            vecs[k] = np.nan  # truncated away
-                    sent_out[i] = vecs
+                    sent_out[i] = _pool_spans(hidden[row], offsets[row], spans[i])
                 bar.update(len(idx))
         bar.close()
         return chunk_out, sent_out
@@ -176,8 +167,7 @@ class SentenceTransformerEmbedder:
         import torch
 
         if not self.packable:
-            vecs, pooled = self.embed_with_sentences(texts, spans)
-            return vecs, [p if p is not None else np.zeros((0, self.dim), np.float32) for p in pooled]
+            return self.embed_with_sentences(texts, spans)
         if not texts:
             return np.zeros((0, self.dim), np.float32), []
         enc = self.model[0].tokenizer(texts, truncation=True, max_length=self.max_tokens + 2,
@@ -192,19 +182,23 @@ class SentenceTransformerEmbedder:
                 token_type_ids=torch.zeros((1, sum(lens)), dtype=torch.long),
                 attention_mask=(seg[:, None] == seg[None, :])[None, None],
             ).last_hidden_state[0].float()
-        vecs = np.zeros((len(texts), self.dim), np.float32)
-        pooled: list[np.ndarray] = []
-        for i, part in enumerate(torch.split(hidden, lens)):
-            vecs[i] = torch.nn.functional.normalize(part.mean(0), dim=0).numpy()
-            offsets = torch.tensor(enc["offset_mapping"][i])
-            real = offsets[:, 1] > offsets[:, 0]
-            out = np.full((len(spans[i]), self.dim), np.nan, np.float32)  # NaN: truncated away
-            for k, (s, e) in enumerate(spans[i]):
-                sel = real & (offsets[:, 0] >= s) & (offsets[:, 1] <= e)
-                if sel.any():
-                    out[k] = torch.nn.functional.normalize(part[sel].mean(0), dim=0).numpy()
-            pooled.append(out)
-        return vecs, pooled
+        parts = torch.split(hidden, lens)
+        vecs = torch.nn.functional.normalize(torch.stack([p.mean(0) for p in parts]), dim=-1).numpy()
+        return vecs, [_pool_spans(p, torch.tensor(enc["offset_mapping"][i]), spans[i]) for i, p in enumerate(parts)]
+
+
+def _pool_spans(hidden, offsets, spans: list[tuple[int, int]]) -> np.ndarray:
+    """One text's vector per character span: the normalised mean of the span's own token vectors
+    (`hidden`, with `offsets` their character spans); NaN rows for spans the model truncated away."""
+    import torch
+
+    real = offsets[:, 1] > offsets[:, 0]  # special and padding tokens have empty offsets
+    out = np.full((len(spans), hidden.shape[-1]), np.nan, np.float32)
+    for k, (s, e) in enumerate(spans):
+        sel = real & (offsets[:, 0] >= s) & (offsets[:, 1] <= e)
+        if sel.any():
+            out[k] = torch.nn.functional.normalize(hidden[sel].mean(0), dim=0).numpy()
+    return out
 
 
 def _pooling_mode(model) -> str:
