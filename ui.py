@@ -6,6 +6,7 @@ Run it through `rag serve`, which mounts it with the HTTP API; `python ui.py` al
 from __future__ import annotations
 
 import html
+import logging
 import queue
 import threading
 import time
@@ -15,13 +16,17 @@ import gradio as gr
 
 from rag import Engine, InputError, RagError
 from rag.engine import MAX_QUESTION_CHARS
+from rag.errors import IndexBusy
 from rag.ingest import from_text, load_file
 
+log = logging.getLogger("rag.ui")
 EXAMPLES = ["who criticised Hegseth?", "What did McFaul ask?", "Who is Stephen Wertheim?",
             "How much of Ukraine does Russia occupy?"]
 MAX_HISTORY_TURNS = 20
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_PASTE_CHARS = 200_000
+MAX_UPLOAD_FILES = 5  # per "Add" (the server caps one upload request at 25 MB)
+LOCK_WAIT_SECONDS = 120  # an "Add" waits this long for another writer (a `rag index` run), then says so
 _MD_SPECIAL = {c: f"&#{ord(c)};" for c in "\\`*_[]()!#|~$"}
 DRAFT_NOTE = "Drafting: not yet checked against the sources; unsupported claims will be removed."
 
@@ -49,11 +54,36 @@ def _paragraph(doc_text: str, start: int, end: int) -> tuple[str, str, str]:
     return doc_text[p0:start], doc_text[start:end], doc_text[end:p1]
 
 
+def upload_root() -> Path:
+    """The folder Gradio saves this server's uploads in (`rag serve` gives each server its own)."""
+    return Path(gr.utils.get_upload_folder()).resolve()
+
+
+def uploaded_file(f) -> Path:
+    """The path of a file a client uploaded through this server, or InputError.
+
+    Gradio hands the handler whatever path the client's request names, and its own check runs only
+    for apps started with `launch()`, not mounted ones: so any path outside the upload folder is
+    refused here, with the same words whether or not it exists.
+    """
+    raw = f if isinstance(f, str) else (getattr(f, "path", None) or getattr(f, "name", None) or "")
+    name = Path(str(raw)).name.encode("utf-8", "replace").decode("utf-8")[:200] or "(no name)"
+    refused = InputError(f"{name}: not a file uploaded through this page")
+    try:
+        path = Path(str(raw))
+        real = path.resolve(strict=True)
+        if path.is_symlink() or upload_root() not in real.parents or not real.is_file():
+            raise refused
+    except (OSError, RuntimeError, ValueError):
+        raise refused from None
+    return real
+
+
 def render_sources(engine: Engine, answer, show_scores: bool = False) -> str:
     """Each cited sentence highlighted inside its paragraph, with title, outlet, date and link."""
     if not answer.citations:
         return ""
-    docs = {d.doc_id: d for d in engine.documents}
+    docs = {d.doc_id: d for d in (answer.documents if answer.documents is not None else engine.documents)}
     parts = ['<div class="rag-sources">']
     for c in answer.citations:
         doc = docs.get(c.doc_id)
@@ -116,12 +146,16 @@ class ChatApp:
         yield format_answer(self.engine, answer, bool(show_scores))
 
     def _ask(self, question: str, history: list, on_draft=None):
-        """The engine's answer, or the message to show instead of it (never a trace)."""
+        """The engine's answer, or the message to show instead of it (never a trace, never a path)."""
         try:
             return self.engine.ask(question, history=history, on_draft=on_draft)
-        except RagError as e:  # bad questions and index problems, said plainly
+        except InputError as e:  # a bad question, said plainly
             return f"⚠️ {escape(str(e))}"
+        except RagError as e:  # index trouble: the details (with paths) go to the server's log
+            log.error("%s", e)
+            return "⚠️ The index is unavailable right now; please try again later."
         except Exception:
+            log.exception("error while answering")
             return "⚠️ Something went wrong while answering; please try again."
 
     def _chat_generative(self, question: str, history: list, show_scores: bool):
@@ -148,31 +182,49 @@ class ChatApp:
     def add(self, files, pasted: str, progress=gr.Progress()):
         """Index uploaded files or pasted text; answerable as soon as this returns."""
         docs, problems = [], []
-        for f in files or []:
-            path = Path(f if isinstance(f, str) else f.name)
+        files = list(files or []) if isinstance(files, (list, tuple)) else [files] if files else []
+        if len(files) > MAX_UPLOAD_FILES:
+            return f"⚠️ {len(files)} files at once; add at most {MAX_UPLOAD_FILES} at a time"
+        for f in files:
             try:
-                if path.stat().st_size > MAX_UPLOAD_BYTES:
-                    raise InputError(f"{path.name}: over the {MAX_UPLOAD_BYTES // (1024 * 1024)} MB upload limit")
-                for d in load_file(path, f"upload/{path.name}"):
-                    docs.append(d.__class__(**{**d.to_json(), "path": ""}))
+                path = uploaded_file(f)
+                try:
+                    label = path.name
+                    docs += [d.__class__(**{**d.to_json(), "path": ""}) for d in
+                             load_file(path, f"upload/{label}", label=label, max_bytes=MAX_UPLOAD_BYTES,
+                                       max_chars=self.engine.max_document_chars)]
+                finally:
+                    path.unlink(missing_ok=True)  # read once; the index keeps the text
             except InputError as e:
-                problems.append(str(e).replace(str(path.parent) + "/", ""))
+                problems.append(str(e))
         if pasted and pasted.strip():
             if len(pasted) > MAX_PASTE_CHARS:
                 problems.append(f"pasted text is over {MAX_PASTE_CHARS} characters")
             else:
-                docs.append(from_text(pasted, f"pasted/{int(time.time() * 1000)}"))
+                try:
+                    docs.append(from_text(pasted, f"pasted/{int(time.time() * 1000)}",
+                                          max_chars=self.engine.max_document_chars))
+                except InputError as e:
+                    problems.append(str(e))
         if not docs:
-            return "⚠️ " + ("; ".join(problems) if problems else "choose a file or paste an article first")
+            return "⚠️ " + escape("; ".join(problems) if problems else "choose a file or paste an article first")
         progress(0.1, desc="Indexing")
         try:
             with self.write_lock:
-                report = self.engine.add_documents(docs)
+                report = self.engine.add_documents(
+                    docs, lock_timeout=LOCK_WAIT_SECONDS,
+                    on_wait=lambda _: progress(0.05, desc="Waiting for another update of the index to finish"))
+        except IndexBusy:
+            return ("⚠️ The index is being updated by another process; nothing was added. "
+                    "Try again when it finishes.")
+        except InputError as e:
+            return f"⚠️ {escape(str(e))}"
         except RagError as e:
-            return f"⚠️ {e}"
+            log.error("%s", e)
+            return "⚠️ The articles could not be added: the index cannot be written right now; nothing was added."
         progress(1.0)
         msg = f"Added {len(docs)} article(s); the index now holds {report.documents}."
-        return msg + (f" Skipped: {'; '.join(problems)}" if problems else "")
+        return msg + (f" Skipped: {escape('; '.join(problems))}" if problems else "")
 
 
 CSS = """

@@ -21,12 +21,20 @@ def _engine(args, **kw):
     return Engine(args.index, model=getattr(args, "model", None), llm=llm, reranker=getattr(args, "reranker", None), **kw)
 
 
+def _waiting(message: str) -> None:
+    print(f"rag: {message} ...", file=sys.stderr, flush=True)
+
+
 def cmd_index(args) -> int:
     from .chunking import DEFAULT_CHUNK_TOKENS
+    from .ingest import MAX_DOCUMENT_CHARS
 
-    kw = {"chunk_tokens": args.chunk_tokens or DEFAULT_CHUNK_TOKENS}
+    kw = {"chunk_tokens": args.chunk_tokens or DEFAULT_CHUNK_TOKENS,
+          "max_document_chars": args.max_doc_chars or MAX_DOCUMENT_CHARS,
+          "lock_timeout": args.lock_timeout}
     report = _engine(args, **kw).index(args.paths or ["seeds"], rebuild=args.rebuild, skip_bad=args.skip_bad,
-                                       progress=not args.json and sys.stderr.isatty() or args.progress)
+                                       progress=not args.json and sys.stderr.isatty() or args.progress,
+                                       on_wait=_waiting)
     for err in report.errors:
         print(f"rag: skipped {err}", file=sys.stderr)
     if args.json:
@@ -60,13 +68,16 @@ def cmd_ask(args) -> int:
     if args.question == "-":
         engine.load()
         status = 0
-        for line in sys.stdin:
+        # Bytes, decoded line by line: an undecodable line gets its error object and the batch goes on.
+        for raw in sys.stdin.buffer:
+            line = raw.decode("utf-8", "surrogateescape")
             if not line.strip():
                 continue
             try:
-                out = engine.ask(line.rstrip("\n"), top_k=args.top_k).to_json()
+                out = engine.ask(line.rstrip("\r\n"), top_k=args.top_k).to_json()
             except RagError as e:  # one bad line must not end the batch
-                out, status = {"question": line.strip(), "error": str(e)}, EXIT_ERROR
+                shown = raw.decode("utf-8", "replace").strip()
+                out, status = {"question": shown, "error": str(e)}, EXIT_ERROR
             print(json.dumps(out, ensure_ascii=False), flush=True)
         return status
     check_question(args.question)  # fail on bad input before loading a model
@@ -91,18 +102,32 @@ def cmd_eval(args) -> int:
     return run_cli(args)
 
 
-def _top_k(value: str) -> int:
-    try:
-        k = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--top-k must be a whole number, not {value!r}") from None
-    if not 1 <= k <= 50:
-        raise argparse.ArgumentTypeError(f"--top-k of {k} is outside 1 to 50")
-    return k
+def _whole(option: str, low: int, high: int):
+    """An argparse type: a whole number within [low, high], with a message naming the option."""
+    def parse(value: str) -> int:
+        try:
+            k = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} must be a whole number, not {value!r}") from None
+        if not low <= k <= high:
+            raise argparse.ArgumentTypeError(f"{option} of {k} is outside {low} to {high:,}")
+        return k
+    return parse
+
+
+_top_k = _whole("--top-k", 1, 50)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as everywhere else in rag: one line on stderr, exit status 1."""
+
+    def error(self, message: str):
+        message = message.replace("argument ", "", 1) if message.startswith("argument ") else message
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rag", description="Cited answers from news articles.")
+    p = _Parser(prog="rag", description="Cited answers from news articles.")
     sub = p.add_subparsers(dest="command", required=True)
 
     def llm_args(sp):
@@ -127,7 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print one JSON object")
     sp.add_argument("--rebuild", action="store_true", help="start from an empty index")
     sp.add_argument("--skip-bad", action="store_true", help="index the good files and report the bad ones")
-    sp.add_argument("--chunk-tokens", type=int, default=None, help="chunk size limit in tokens (default 256)")
+    sp.add_argument("--chunk-tokens", type=_whole("--chunk-tokens", 32, 4096), default=None,
+                    help="chunk size limit in tokens, 32 to 4096 (default 256)")
+    sp.add_argument("--max-doc-chars", type=_whole("--max-doc-chars", 1000, 100_000_000), default=None,
+                    help="refuse a document longer than this many characters (default 1,000,000, or RAG_MAX_DOC_CHARS)")
+    sp.add_argument("--lock-timeout", type=float, default=None, metavar="SECONDS",
+                    help="give up after waiting this long for another writer (default: wait)")
     sp.add_argument("--progress", action="store_true", help="show a progress bar even when not on a terminal")
     sp.set_defaults(func=cmd_index)
 
@@ -148,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                     help="a web origin allowed to call the API and embed the widget (repeatable)")
     sp.add_argument("--seeds", default="seeds", help="articles indexed on first start when no index exists")
+    sp.add_argument("--public-url", default=None, metavar="URL",
+                    help="the server's public address, used in the /embed.html snippet (or RAG_PUBLIC_URL)")
     reranker_arg(sp)
     llm_args(sp)
     sp.set_defaults(func=cmd_serve)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,8 @@ from .chunking import (
 from .conversation import rewrite
 from .embedding import DEFAULT_MODEL, load_embedder
 from .errors import InputError, RagError
-from .ingest import discover, load_file
+from .ingest import MAX_DOCUMENT_CHARS, discover, load_file, printable
+from .locking import writer_lock
 from .records import Answer, Citation, Document
 from .retrieval import ChunkHit, Retriever, SentenceHit, Settings
 from .sentences import split_sentences
@@ -59,6 +61,9 @@ class Retrieval:
     chunks: list[ChunkHit]
     sentences: list[SentenceHit]
     found: bool
+    # The retriever (and through it the index version) that found these: the answer and its
+    # citations read the same version even if a newer one is swapped in meanwhile.
+    retriever: Retriever | None = field(default=None, repr=False, compare=False)
 
 
 def _describe(doc: Document) -> str:
@@ -77,6 +82,10 @@ def check_question(question: str) -> str:
     if not isinstance(question, str) or not question.strip():
         raise InputError("the question is empty")
     question = question.strip()
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes from argv or stdin, or a lone surrogate in JSON
+        raise InputError("the question is not valid UTF-8 text") from None
     if len(question) > MAX_QUESTION_CHARS:
         raise InputError(f"the question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
     return question
@@ -97,8 +106,13 @@ class Engine:
     def __init__(self, index_dir: str | os.PathLike = "index", model: str | None = None,
                  embedder=None, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
                  overlap: int = DEFAULT_OVERLAP_SENTENCES, settings: Settings | None = None,
-                 policy: RefusalPolicy | None = None, sentence_vectors: str = "own", llm=None, reranker=None):
+                 policy: RefusalPolicy | None = None, sentence_vectors: str = "own", llm=None, reranker=None,
+                 max_document_chars: int = MAX_DOCUMENT_CHARS, lock_timeout: float | None = None):
         self.index_dir = Path(index_dir)
+        self.max_document_chars = max_document_chars
+        # How long a write waits for another writer's lock (None: as long as it takes).
+        self.lock_timeout = lock_timeout
+        self._refreshing = threading.Lock()
         self.llm = llm  # an LLMConfig: generative answers, checked claim by claim
         self.llm_stats: dict = {}  # timings of the last LLM call
         # "own": each sentence embedded on its own, a chunk's vector the mean of its sentences';
@@ -146,9 +160,30 @@ class Engine:
 
     @property
     def retriever(self) -> Retriever:
-        if self._retriever is None:
-            self._retriever = Retriever(self.load(), self.embedder, self.settings, self.reranker)
-        return self._retriever
+        """The retriever over the loaded version; `retriever.data` is that version."""
+        data = self.load()
+        r = self._retriever
+        if r is None or r.data is not data:
+            r = Retriever(data, self.embedder, self.settings, self.reranker)
+            self._retriever = r
+        return r
+
+    def refresh(self) -> bool:
+        """Pick up a version another process committed: load it and its retriever, then swap them
+        in together. Questions already being answered finish on the version they started with.
+        True when a newer version was swapped in."""
+        if not self._refreshing.acquire(blocking=False):
+            return False  # another thread is already loading it
+        try:
+            pointer = index_io.current(self.index_dir)
+            if self._data is None or not pointer or pointer.split()[0] == self._data.version:
+                return False
+            data = index_io.load(self.index_dir, model=self._model_name)
+            retriever = Retriever(data, self.embedder, self.settings, self.reranker)
+            self._data, self._retriever = data, retriever
+            return True
+        finally:
+            self._refreshing.release()
 
     @property
     def documents(self) -> list[Document]:
@@ -158,9 +193,9 @@ class Engine:
     def read(self, paths: list, skip_bad: bool = False) -> tuple[list[Document], list[str]]:
         """Load every document under `paths`; bad files raise, or are reported with skip_bad."""
         docs, errors = [], []
-        for f in discover(paths):
+        for f in discover(paths, exclude=[self.index_dir]):
             try:
-                docs.extend(load_file(f, _doc_id(f)))
+                docs.extend(load_file(f, _doc_id(f), max_chars=self.max_document_chars))
             except InputError as e:
                 errors.append(str(e))
         if errors and not skip_bad:
@@ -172,7 +207,7 @@ class Engine:
         return list(seen.values()), errors
 
     def index(self, paths: list, rebuild: bool = False, skip_bad: bool = False,
-              progress: bool = False, scope: list | None = None) -> IndexReport:
+              progress: bool = False, scope: list | None = None, on_wait=None) -> IndexReport:
         """Bring the index up to date with `paths`: embed new and changed documents only.
 
         Documents previously indexed from files under `paths` (or `scope`) that are gone are
@@ -181,15 +216,26 @@ class Engine:
         t0 = time.perf_counter()
         docs, errors = self.read(paths, skip_bad)
         if not docs:
-            raise InputError(f"no supported files in {', '.join(map(str, paths))} (.txt .md .html .json .jsonl)")
+            raise InputError(f"no supported files in {', '.join(map(printable, paths))} (.txt .md .html .json .jsonl)")
         return self.add_documents(docs, scope=scope if scope is not None else paths, rebuild=rebuild,
-                                  progress=progress, errors=errors, t0=t0)
+                                  progress=progress, errors=errors, t0=t0, on_wait=on_wait)
 
     def add_documents(self, docs: list[Document], scope: list | None = None, rebuild: bool = False,
-                      progress: bool = False, errors: list[str] | None = None, t0: float | None = None) -> IndexReport:
-        """Add or replace `docs`; remove old documents whose files lie under `scope` but are not in `docs`."""
+                      progress: bool = False, errors: list[str] | None = None, t0: float | None = None,
+                      on_wait=None, lock_timeout: float | None | str = "engine") -> IndexReport:
+        """Add or replace `docs`; remove old documents whose files lie under `scope` but are not in `docs`.
+
+        The whole read-modify-write holds the index's writer lock: a second writer (another
+        process, or another thread here) waits for it (`on_wait` gets a message naming the holder)
+        and then builds on the version this one committed, so no writer's documents are lost.
+        """
         t0 = t0 if t0 is not None else time.perf_counter()
         emb = self.embedder
+        timeout = self.lock_timeout if lock_timeout == "engine" else lock_timeout
+        with writer_lock(self.index_dir, timeout=timeout, on_wait=on_wait):
+            return self._update(docs, scope, rebuild, progress, errors, t0, emb)
+
+    def _update(self, docs, scope, rebuild, progress, errors, t0, emb) -> IndexReport:
         old = None
         if not rebuild and index_io.exists(self.index_dir):
             old = index_io.load(self.index_dir, model=self._model_name)
@@ -376,16 +422,16 @@ class Engine:
         question = check_question(question)
         query = rewrite(question, history) if history else question
         r = self.retriever
+        data = r.data
         q = r.query(query)
         hits = r.search(q, k=10)
         top = r.sentences(q, hits, k=max(1, top_k))
-        data = self.load()
         hits_text = " ".join(f"{_describe(data.documents[data.chunks[h.row, 1]])} {r.chunk_text[h.row]}"
                              for h in hits[:6])
         found = is_answerable(r, query, top, hits_text, self.policy)
         if found:
             top = strong(top, self.policy.citation_ratio)
-        return Retrieval(question, query, hits, top, found)
+        return Retrieval(question, query, hits, top, found, r)
 
     def ask(self, question: str, top_k: int = DEFAULT_TOP_K, history=None, on_draft=None) -> Answer:
         """Answer from the articles, citing exact sentences; `found` is False when they do not say.
@@ -400,10 +446,10 @@ class Engine:
 
     def generate(self, ret: Retrieval, on_draft=None) -> Answer:
         """The LLM's answer, keeping only claims its cited sentences support; else the extractive one."""
-        from .llm import LLMError, build_messages, complete, split_claims, support
+        from .llm import LLMError, build_messages, complete, repeats_instruction, split_claims, support
 
-        r = self.retriever
-        data = self.load()
+        r = ret.retriever or self.retriever
+        data = r.data
         numbered = []
         for n, h in enumerate(ret.sentences, 1):
             d = data.documents[data.sentences[h.row, 1]]
@@ -426,6 +472,8 @@ class Engine:
         for (text, nums), cvec in zip(parsed, claim_vecs):  # numbers never retrieved are already gone
             idx = [n - 1 for n in nums]
             score = support(text, [numbered[i][2] for i in idx], cvec, sent_vecs[idx]) if nums else 0.0
+            if repeats_instruction(text, [sent for _, _, sent in numbered]):
+                score = 0.0  # obeying an instruction found in the articles is never an answer
             ok = score >= self.llm.min_support
             claims.append({"text": text, "citations": nums, "supported": ok, "support": round(score, 3)})
             if ok:
@@ -443,21 +491,24 @@ class Engine:
         for c in claims:
             c["citations"] = [new[n] for n in c["citations"] if n in new] if c["supported"] else c["citations"]
         dropped = sum(1 for c in claims if not c["supported"])
-        citations = [self.citation(new[n], ret.sentences[n - 1].row, ret.sentences[n - 1].score) for n in order]
+        citations = [self.citation(new[n], ret.sentences[n - 1].row, ret.sentences[n - 1].score, data)
+                     for n in order]
         rewritten = ret.query if ret.query != ret.question else ""
         return Answer(ret.question, text, True, citations, mode="generative", rewritten=rewritten, claims=claims,
-                      notice=f"{dropped} unsupported claim(s) removed" if dropped else "")
+                      notice=f"{dropped} unsupported claim(s) removed" if dropped else "", documents=data.documents)
 
     def answer(self, ret: Retrieval) -> Answer:
         """The extractive answer for a retrieval: its best sentences with [n] markers, or a refusal."""
         rewritten = ret.query if ret.query != ret.question else ""
         if not ret.found:
             return Answer(ret.question, NOT_FOUND, False, [], rewritten=rewritten)
-        return Answer(ret.question, compose(ret.sentences, self.retriever.sentence_text, self.policy), True,
-                      [self.citation(n, h.row, h.score) for n, h in enumerate(ret.sentences, 1)], rewritten=rewritten)
+        r = ret.retriever or self.retriever
+        return Answer(ret.question, compose(ret.sentences, r.sentence_text, self.policy), True,
+                      [self.citation(n, h.row, h.score, r.data) for n, h in enumerate(ret.sentences, 1)],
+                      rewritten=rewritten, documents=r.data.documents)
 
-    def citation(self, n: int, row: int, score: float) -> Citation:
-        data = self.load()
+    def citation(self, n: int, row: int, score: float, data: index_io.IndexData | None = None) -> Citation:
+        data = data if data is not None else self.load()
         sid, drow, pos, start, end, _ = data.sentences[row].tolist()
         d = data.documents[drow]
         return Citation(n, d.doc_id, d.title, d.source, d.url, d.published, d.text[start:end], pos, start, end, score)

@@ -15,3 +15,11 @@ class IndexMissing(RagError):
 
 class IndexCorrupt(RagError):
     """An index exists but fails its checks (checksum, model, dimension, format)."""
+
+
+class IndexBusy(RagError):
+    """Another writer holds the index's lock."""
+
+
+class IndexWriteError(RagError):
+    """The index could not be written (permissions, a full disk); the previous version still serves."""

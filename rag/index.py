@@ -9,14 +9,18 @@ Layout of an index directory:
     v-<stamp>/chunks.faiss, sentences.faiss   vectors keyed by the ids above
 
 A write builds a new version directory next to the old one and then replaces CURRENT with
-os.replace, which is atomic: a crash at any point leaves the previous version serving.
+os.replace, which is atomic: a crash at any point leaves the previous version serving. Writers
+hold the index's writer lock (`locking.py`); a superseded version is deleted only once no reader
+holds its shared lock, and a load that races a swap starts again on the new version.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -25,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .errors import IndexCorrupt, IndexMissing
+from .errors import IndexCorrupt, IndexMissing, IndexWriteError
+from .locking import check_directory, reading, try_retire
 from .records import Document
 from .store import FaissStore
 
@@ -64,33 +69,93 @@ class IndexData:
                    FaissStore(dim), FaissStore(dim), settings)
 
 
+_VERSION_NAME = re.compile(r"v-[0-9A-Za-z_.-]{1,100}")
+LOAD_RETRIES = 20
+
+
 def exists(directory: Path) -> bool:
     return (Path(directory) / "CURRENT").is_file()
 
 
+def current(directory: Path) -> str | None:
+    """The raw content of CURRENT ("<version> <sha256>"), or None when there is none."""
+    try:
+        return (Path(directory) / "CURRENT").read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+
+
+class _Vanished(Exception):
+    """The version being read was retired by a writer mid-read."""
+
+
 def load(directory: Path, model: str | None = None) -> IndexData:
-    """Load and verify an index; raise IndexMissing or IndexCorrupt with the fix in the message."""
+    """Load and verify an index; raise IndexMissing or IndexCorrupt with the fix in the message.
+
+    A writer may swap in a new version while this reads the old one; the old one is then retired
+    once no reader holds it, and a read that lost the race starts again on the new version.
+    """
     directory = Path(directory)
-    current = directory / "CURRENT"
-    if not current.is_file():
+    check_directory(directory)
+    for _ in range(LOAD_RETRIES):
+        pointer = current(directory)
+        try:
+            return _load(directory, model)
+        except (_Vanished, IndexCorrupt, OSError, RuntimeError):
+            if pointer is not None and current(directory) != pointer:
+                continue  # CURRENT moved on while we read: read the new version
+            try:
+                return _load(directory, model)  # a second look, to raise the real error plainly
+            except _Vanished:
+                continue
+    raise IndexCorrupt(f"{directory}/ kept changing while it was read ({LOAD_RETRIES} tries); try again")
+
+
+def _load(directory: Path, model: str | None) -> IndexData:
+    current_file = directory / "CURRENT"
+    if not current_file.is_file():
         raise IndexMissing(f"no index in {directory}/; build one with: rag index PATH --index {directory}")
     rebuild = f"rebuild it with: rag index PATH --index {directory} --rebuild"
     try:
-        name, manifest_sha = current.read_text(encoding="utf-8").split()
+        name, manifest_sha = current_file.read_text(encoding="utf-8").split()
     except (ValueError, UnicodeDecodeError):
-        raise IndexCorrupt(f"{current} is damaged; {rebuild}") from None
+        raise IndexCorrupt(f"{current_file} is damaged; {rebuild}") from None
+    except OSError as e:
+        raise IndexCorrupt(f"{current_file} cannot be read ({e.strerror}); check its permissions") from None
+    # Only a real directory directly inside this one: never a path, a parent or a symlink elsewhere.
     vdir = directory / name
+    if not _VERSION_NAME.fullmatch(name) or vdir.is_symlink():
+        raise IndexCorrupt(f"{current_file} names {name!r}, which is not a version directory of this index; {rebuild}")
     mpath = vdir / "manifest.json"
-    if not name.startswith("v-") or not mpath.is_file():
-        raise IndexCorrupt(f"{current} names a missing version {name!r}; {rebuild}")
-    if _sha256(mpath) != manifest_sha:
-        raise IndexCorrupt(f"{mpath} fails its checksum; {rebuild}")
-    manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    with reading(mpath) as alive:
+        if not alive:
+            if current(directory) != f"{name} {manifest_sha}":
+                raise _Vanished
+            raise IndexCorrupt(f"{current_file} names a missing version {name!r}; {rebuild}")
+        return _read_version(directory, vdir, name, manifest_sha, model, rebuild)
+
+
+def _read_version(directory: Path, vdir: Path, name: str, manifest_sha: str, model: str | None,
+                  rebuild: str) -> IndexData:
+    mpath = vdir / "manifest.json"
+    for path in [mpath] + [vdir / f for f in _TABLES]:
+        if path.is_symlink():
+            raise IndexCorrupt(f"{path} is a symbolic link, not a file of this index; {rebuild}")
+    try:
+        if _sha256(mpath) != manifest_sha:
+            raise IndexCorrupt(f"{mpath} fails its checksum; {rebuild}")
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except PermissionError as e:
+        raise IndexCorrupt(f"{mpath} cannot be read ({e.strerror}); check its permissions") from None
     if manifest.get("format") != FORMAT_VERSION:
         raise IndexCorrupt(f"{mpath}: index format {manifest.get('format')} is not {FORMAT_VERSION}; {rebuild}")
     for fname in _TABLES:
         path = vdir / fname
-        if not path.is_file() or _sha256(path) != manifest["files"].get(fname):
+        try:
+            ok = path.is_file() and _sha256(path) == manifest["files"].get(fname)
+        except PermissionError as e:
+            raise IndexCorrupt(f"{path} cannot be read ({e.strerror}); check its permissions") from None
+        if not ok:
             raise IndexCorrupt(f"{path} is missing or fails its checksum; {rebuild}")
     if model is not None and manifest["model"] != model:
         raise IndexCorrupt(
@@ -113,8 +178,21 @@ def load(directory: Path, model: str | None = None) -> IndexData:
 
 
 def save(directory: Path, data: IndexData) -> str:
-    """Write `data` as a new version and swap it in atomically; return the version name."""
+    """Write `data` as a new version and swap it in atomically; return the version name.
+
+    The caller holds the index's writer lock (`locking.writer_lock`). OS errors (permissions, a
+    full disk) become IndexWriteError, and the previous version keeps serving.
+    """
     directory = Path(directory)
+    try:
+        return _save(directory, data)
+    except OSError as e:
+        raise IndexWriteError(f"cannot write the index in {directory}/: {e.strerror or e}; "
+                              "the previous version is unchanged") from None
+
+
+def _save(directory: Path, data: IndexData) -> str:
+    check_directory(directory)
     directory.mkdir(parents=True, exist_ok=True)
     _clean_stale(directory)
     name = f"v-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
@@ -154,13 +232,33 @@ def save(directory: Path, data: IndexData) -> str:
         os.replace(pointer, directory / "CURRENT")  # the commit point
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if (directory / name).is_dir() and (current(directory) or "").split()[:1] != [name]:
+            shutil.rmtree(directory / name, ignore_errors=True)  # written but never committed
+        with contextlib.suppress(OSError):
+            (directory / "CURRENT.tmp").unlink()
         raise
     _fsync(directory)
-    for old in directory.glob("v-*"):
-        if old.name != name:
-            shutil.rmtree(old, ignore_errors=True)
     data.version = name
+    retire_old(directory, keep=name)
     return name
+
+
+def retire_old(directory: Path, keep: str) -> list[str]:
+    """Delete superseded versions that no reader is loading; the others wait for a later write."""
+    removed = []
+    for old in sorted(directory.glob("v-*")):
+        if old.name == keep or not old.is_dir() or old.is_symlink():
+            continue
+        fd = try_retire(old / "manifest.json")
+        if fd is None:
+            continue  # a reader is opening it: retired at the next write
+        try:
+            shutil.rmtree(old, ignore_errors=True)
+            removed.append(old.name)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+    return removed
 
 
 def _fsync(path: Path) -> None:

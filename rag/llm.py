@@ -30,6 +30,17 @@ SYSTEM = (
     "Answer in at most three short sentences."
 )
 _MARK = re.compile(r"\[(\d{1,2})\]")
+# Text addressed to a model rather than to a reader: the shapes prompt injections take ("ignore the
+# previous instructions", "answer 'X'", "you are now ..."). A sentence of this shape is never
+# evidence for a claim, and a claim of this shape, or one that only repeats such a sentence, is never
+# kept. (A news sentence that quotes an injection still shows in extractive answers.)
+_INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\s+(?:(?:all|any|the|your|my|these|those|of)\s+)*"
+    r"(?:(?:previous|prior|above|earlier|preceding|system|original)\s+)*(?:instructions?|prompts?|directions)\b"
+    r"|\b(?:ignore|disregard|forget)\s+(?:all\s+|the\s+)*(?:previous|prior|above)\s+(?:rules|guidelines|text)\b"
+    r"|(?:^|[.!?:;]\s+|\b(?:and|then|please|instead|now|just|only)\s+)"
+    r"(?:answer|reply|respond|say|output|print|write|return|repeat)\b(?:\s+(?:only|exactly|just|with|back))*\s*[:\"'‘“«]"
+    r"|\b(?:your system prompt|you are now|new instructions|developer mode)\b", re.I)
 _CLAIM_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“])")
 
 
@@ -128,17 +139,33 @@ def split_claims(answer: str) -> list[tuple[str, list[int]]]:
     return out
 
 
+def is_instruction(text: str) -> bool:
+    """True for text shaped like an instruction to a model (a prompt injection)."""
+    return bool(_INSTRUCTION.search(text))
+
+
+def repeats_instruction(claim: str, data: list[str]) -> bool:
+    """True when the claim is an instruction, or says nothing beyond an instruction in the data."""
+    if is_instruction(claim):
+        return True
+    cterms = set(terms(claim))
+    return bool(cterms) and any(cterms <= set(terms(d)) for d in data if is_instruction(d))
+
+
 def support(claim: str, sources: list[str], claim_vec: np.ndarray | None = None,
             source_vecs: np.ndarray | None = None) -> float:
     """How well `sources` support `claim`: content-term coverage blended with cosine.
 
     Coverage is the share of the claim's content terms found in the cited sentences, the cosine
     catches paraphrase, and the result is scaled by the share of the claim's names and numbers
-    that the sources contain.
+    that the sources contain. Sources shaped like instructions to a model count for nothing.
     """
     cterms = set(terms(claim))
-    if not cterms or not sources:
+    keep = [i for i, s in enumerate(sources) if not is_instruction(s)]
+    if not cterms or not keep or is_instruction(claim):
         return 0.0
+    sources = [sources[i] for i in keep]
+    source_vecs = source_vecs[keep] if source_vecs is not None else None
     have = set(t for s in sources for t in terms(s))
     cover = len(cterms & have) / len(cterms)
     cos = float(np.max(source_vecs @ claim_vec)) if claim_vec is not None and source_vecs is not None else cover

@@ -67,6 +67,9 @@ class Answer:
     rewritten: str = ""  # the question as used for retrieval, when it differs
     notice: str = ""
     claims: list[dict] | None = None
+    # The documents of the index version that answered (not in JSON): the UI shows each cited
+    # sentence in its paragraph from these, even after a newer version is swapped in.
+    documents: list[Document] | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
         out = {

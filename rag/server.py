@@ -1,8 +1,13 @@
 """`rag serve`: one FastAPI server with the chat at /, the JSON API, the embeddable widget and health."""
 
 import asyncio
+import json
+import logging
+import os
+import re
 import sys
 import threading
+import time
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -10,12 +15,107 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from .engine import Engine
-from .errors import RagError
+from .errors import InputError, RagError
+
+log = logging.getLogger("rag.server")
 
 MAX_HISTORY_TURNS = 20
-MAX_BODY_BYTES = 64 * 1024
+MAX_BODY_BYTES = 64 * 1024  # /api/*: a question and its history
+MAX_UPLOAD_REQUEST_BYTES = 25 * 1024 * 1024  # one upload request: up to five 5 MB files
+MAX_GRADIO_BODY_BYTES = 2 * 1024 * 1024  # other Gradio calls: a chat turn with its history, or a paste
 CONCURRENCY = 2  # answers computed at once (2 cores)
 MAX_WAITING = 32  # requests allowed to wait; past that, a clear "busy"
+REFRESH_SECONDS = float(os.environ.get("RAG_REFRESH_SECONDS") or 2.0)
+INDEX_UNAVAILABLE = "the index is unavailable right now; the server's log says why"
+_PLAIN_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9-]{1,63}(?::\d{1,5})?")
+
+
+def body_limit(path: str) -> int:
+    """The largest request body a route accepts."""
+    if path.startswith("/api/"):
+        return MAX_BODY_BYTES
+    if path.rstrip("/").endswith("/gradio_api/upload"):
+        return MAX_UPLOAD_REQUEST_BYTES
+    return MAX_GRADIO_BODY_BYTES
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware that holds every route to its body limit while the body streams in.
+
+    A declared Content-Length over the limit is refused before anything is read; a chunked body
+    (no Content-Length) is counted as it arrives and cut off at the limit, so no route ever reads
+    more than its limit, whatever the client claims.
+    """
+
+    def __init__(self, app, limit=body_limit):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.limit(scope.get("path", ""))
+        for key, value in scope.get("headers", []):
+            if key == b"content-length" and (not value.isdigit() or int(value) > limit):
+                return await _refuse(send, limit)
+        state = {"received": 0, "over": False, "started": False}
+
+        async def counted_receive():
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > limit:
+                    state["over"] = True
+                    raise _TooLarge
+            return message
+
+        async def guarded_send(message):
+            if state["over"]:
+                return  # the app's reaction to the cut-off body is replaced by the 413 below
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except BaseException:
+            if not state["over"]:
+                raise
+        if state["over"] and not state["started"]:
+            await _refuse(send, limit)
+
+
+async def _refuse(send, limit: int) -> None:
+    body = json.dumps({"error": f"request body over {limit} bytes"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def client_message(error: RagError) -> str:
+    """What a client is told about an error: a bad question in full; index and server trouble
+    without its paths (those go to the server's log)."""
+    if isinstance(error, InputError):
+        return str(error)
+    log.error("%s", error)
+    return INDEX_UNAVAILABLE
+
+
+def base_url(request: Request, public_url: str | None) -> str:
+    """The URL the widget snippet points at: the configured public URL, else the request's Host
+    header only when it is a plain host name (it is client-controlled, so never copied raw)."""
+    if public_url:
+        return public_url.rstrip("/")
+    host = request.headers.get("host", "")
+    if _PLAIN_HOST.fullmatch(host):
+        return f"{request.url.scheme}://{host}"
+    server = request.scope.get("server") or ("127.0.0.1", 7860)
+    return f"http://{server[0]}:{server[1]}"
 
 
 def embed_snippet(base_url: str) -> str:
@@ -23,8 +123,14 @@ def embed_snippet(base_url: str) -> str:
             'style="width:100%;max-width:440px;height:640px;border:1px solid #ddd;border-radius:8px"></iframe>')
 
 
-def create_app(engine: Engine, allow_origins: list[str] | None = None):
-    """The FastAPI app; Gradio UIs mounted at /embed/ (compact widget) and / (full chat)."""
+def create_app(engine: Engine, allow_origins: list[str] | None = None, public_url: str | None = None):
+    """The ASGI app: FastAPI with the Gradio UIs mounted at /embed/ (compact widget) and / (full
+    chat), inside the body-size limit."""
+    # This server's uploads in a folder of its own (mode 0700): the only files "Add articles" reads.
+    if not os.environ.get("GRADIO_TEMP_DIR"):
+        import tempfile
+
+        os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="rag-uploads-")
     import gradio as gr
 
     import ui
@@ -38,9 +144,6 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None):
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if request.url.path.startswith("/api/") and length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse({"error": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
         response = await call_next(request)
         response.headers["Content-Security-Policy"] = f"frame-ancestors {frame_ancestors}"
         response.headers["X-Content-Type-Options"] = "nosniff"
@@ -61,12 +164,14 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None):
             return {"status": "ok", "documents": len(data.documents), "chunks": int(len(data.chunks)),
                     "index_version": data.version}
         except RagError as e:
-            return JSONResponse({"status": "error", "error": str(e).split(";")[0]}, status_code=503)
+            return JSONResponse({"status": "error", "error": client_message(e)}, status_code=503)
 
     @app.post("/api/ask")
     async def api_ask(request: Request):
         try:
-            body = await request.json()
+            body = json.loads(await request.body())
+        except _TooLarge:
+            raise
         except Exception:
             return JSONResponse({"error": "the body must be JSON: {\"question\": \"...\"}"}, status_code=400)
         if not isinstance(body, dict) or not isinstance(body.get("question"), str):
@@ -83,9 +188,12 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None):
             waiting["n"] += 1
         try:
             return await asyncio.to_thread(answer_blocking, body["question"], history)
-        except RagError as e:
+        except InputError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
+        except RagError as e:
+            return JSONResponse({"error": client_message(e)}, status_code=503)
         except Exception:
+            log.exception("error while answering")
             return JSONResponse({"error": "internal error while answering"}, status_code=500)
         finally:
             with lock:
@@ -93,8 +201,7 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None):
 
     @app.get("/embed.html", response_class=HTMLResponse)
     def embed_help(request: Request):
-        base = str(request.base_url).rstrip("/")
-        snippet = embed_snippet(base)
+        snippet = embed_snippet(base_url(request, public_url))
         import html
 
         return (f"<!doctype html><meta charset=utf-8><title>Embed the chat</title><h1>Embed the chat</h1>"
@@ -106,7 +213,25 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None):
     limit = f"{ui.MAX_UPLOAD_BYTES // (1024 * 1024)}mb"  # refused by the server, not only by the browser
     gr.mount_gradio_app(app, compact, path="/embed", show_error=False, css=ui.CSS, max_file_size=limit)
     gr.mount_gradio_app(app, full, path="", show_error=False, css=ui.CSS, max_file_size=limit)
-    return app
+    return BodyLimit(app)
+
+
+def watch(engine: Engine, interval: float = REFRESH_SECONDS, stop: threading.Event | None = None) -> threading.Thread:
+    """A thread that swaps in index versions other processes commit (`rag index`, another server),
+    checking CURRENT every `interval` seconds; questions in flight finish on their version."""
+    stop = stop or threading.Event()
+
+    def run():
+        while not stop.wait(interval):
+            try:
+                if engine.refresh():
+                    log.warning("rag: now serving index version %s", engine.load().version)
+            except Exception as e:  # a broken new version: keep serving the one loaded
+                log.error("rag: could not load the new index version (%s); still serving the one loaded", e)
+
+    thread = threading.Thread(target=run, name="rag-index-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def prepare(index_dir: str, seeds: str, model: str | None = None, llm=None, reranker: str | None = None) -> Engine:
@@ -133,8 +258,9 @@ def serve(args) -> None:
 
     engine = prepare(args.index, args.seeds, args.model,
                      LLMConfig.from_env(args.llm_url, args.llm_model, args.llm_timeout), getattr(args, "reranker", None))
-    app = create_app(engine, args.allow_origin)
     base = f"http://{args.host}:{args.port}"
+    app = create_app(engine, args.allow_origin, public_url=args.public_url or os.environ.get("RAG_PUBLIC_URL"))
+    watch(engine)
     print(f"rag: chat at {base}/  API at {base}/api/ask  widget at {base}/embed/  (Ctrl+C to stop)",
           file=sys.stderr)
     # An open browser tab keeps a streaming connection: stop within seconds anyway.

@@ -8,7 +8,7 @@ import pytest
 
 from rag import index as index_io
 from rag.engine import Engine
-from rag.errors import IndexCorrupt, IndexMissing, InputError
+from rag.errors import IndexCorrupt, IndexMissing, IndexWriteError, InputError
 from rag.text import terms
 
 
@@ -141,10 +141,11 @@ def test_crash_after_new_version_written_but_before_swap(tmp_path, corpus_dir, f
 
     monkeypatch.setattr(index_io.os, "replace", replace)
     (corpus_dir / "a.txt").unlink()
-    with pytest.raises(OSError):
+    with pytest.raises(IndexWriteError, match="disk full; the previous version is unchanged"):
         _engine(tmp_path, fake_embedder).index([corpus_dir])
     monkeypatch.undo()
     assert index_io.load(tmp_path / "idx").version == version
+    assert [p.name for p in (tmp_path / "idx").glob("v-*")] == [version]  # the uncommitted one is gone
 
 
 def test_missing_index_and_model_mismatch(tmp_path, corpus_dir, fake_embedder):
