@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 
 from .errors import RagError
@@ -122,8 +123,10 @@ class _Parser(argparse.ArgumentParser):
     """Usage errors as everywhere else in rag: one line on stderr, exit status 1."""
 
     def error(self, message: str):
-        message = message.replace("argument ", "", 1) if message.startswith("argument ") else message
-        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        m = re.match(r"argument ([^:]+): (.*)", message, re.S)
+        if m:  # "argument --top-k: --top-k of 0 ..." says the option once
+            message = m.group(2) if m.group(2).startswith(m.group(1).split("/")[0]) else f"{m.group(1)}: {m.group(2)}"
+        self.exit(EXIT_ERROR, f"rag: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -230,10 +230,10 @@ class Engine:
         and then builds on the version this one committed, so no writer's documents are lost.
         """
         t0 = t0 if t0 is not None else time.perf_counter()
-        emb = self.embedder
         timeout = self.lock_timeout if lock_timeout == "engine" else lock_timeout
+        # The lock first: an index that cannot be written fails before the model loads.
         with writer_lock(self.index_dir, timeout=timeout, on_wait=on_wait):
-            return self._update(docs, scope, rebuild, progress, errors, t0, emb)
+            return self._update(docs, scope, rebuild, progress, errors, t0, self.embedder)
 
     def _update(self, docs, scope, rebuild, progress, errors, t0, emb) -> IndexReport:
         old = None

@@ -172,11 +172,10 @@ def _from_html(html: str, path: Path, doc_id: str, label: str) -> Document:
         import trafilatura
         result = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, favor_precision=True)
     except ImportError as e:
-        # trafilatura imports lxml.html.clean lazily; with lxml 6 that lives in lxml_html_clean.
-        missing = (e.name or "trafilatura").split(".")[0]
-        package = {"lxml": "lxml_html_clean"}.get(missing, missing).replace("_", "-")
-        raise InputError(f"{label}: reading .html needs the Python package {package!r} "
-                         f"({e}); install it with: pip install {package}") from None
+        # lxml 6 moved lxml.html.clean, which trafilatura imports, into the lxml_html_clean package.
+        package = "lxml_html_clean" if "lxml_html_clean" in str(e) else (e.name or "trafilatura").split(".")[0]
+        raise InputError(f"{label}: reading .html needs the Python package {package} "
+                         f"(pip install {package})") from None
     except RecursionError:
         raise InputError(f"{label}: the HTML is nested too deeply to read") from None
     body = getattr(result, "text", None) if result is not None else None

@@ -82,7 +82,10 @@ class FaissStore:
     def save(self, path: Path) -> None:
         import faiss
 
-        faiss.write_index(self._index, str(path))
+        # Serialised in memory and written by Python, so a failed write (a full disk) raises the
+        # OSError it is, rather than faiss's RuntimeError.
+        with open(path, "wb") as f:
+            f.write(faiss.serialize_index(self._index).tobytes())
 
     @classmethod
     def load(cls, path: Path) -> "FaissStore":
