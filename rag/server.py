@@ -213,6 +213,13 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None, public_ur
     limit = f"{ui.MAX_UPLOAD_BYTES // (1024 * 1024)}mb"  # refused by the server, not only by the browser
     gr.mount_gradio_app(app, compact, path="/embed", show_error=False, css=ui.CSS, max_file_size=limit)
     gr.mount_gradio_app(app, full, path="", show_error=False, css=ui.CSS, max_file_size=limit)
+    # Gradio copies any server path a client names in a file input into its cache before a handler
+    # sees it, and checks the path only for apps started with launch(), never for mounted ones
+    # (gradio.processing_utils._check_allowed returns early unless `has_launched`). Mounted, these
+    # apps are live: with the flag set, a file input accepts only files in this server's upload
+    # folder. ui.uploaded_file checks again in the handler; tests/test_security.py holds both.
+    for blocks in (full, compact):
+        blocks.has_launched = True
     return BodyLimit(app)
 
 
