@@ -31,16 +31,16 @@ SYSTEM = (
 )
 _MARK = re.compile(r"\[(\d{1,2})\]")
 # Text addressed to a model rather than to a reader: the shapes prompt injections take ("ignore the
-# previous instructions", "answer 'X'", "you are now ..."). A sentence of this shape is never
+# previous instructions", "answer 'X'", "reply with: ..."). A sentence of this shape is never
 # evidence for a claim, and a claim of this shape, or one that only repeats such a sentence, is never
 # kept. (A news sentence that quotes an injection still shows in extractive answers.)
 _INSTRUCTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\s+(?:(?:all|any|the|your|my|these|those|of)\s+)*"
     r"(?:(?:previous|prior|above|earlier|preceding|system|original)\s+)*(?:instructions?|prompts?|directions)\b"
     r"|\b(?:ignore|disregard|forget)\s+(?:all\s+|the\s+)*(?:previous|prior|above)\s+(?:rules|guidelines|text)\b"
-    r"|(?:^|[.!?:;]\s+|\b(?:and|then|please|instead|now|just|only)\s+)"
+    r"|(?:^|[.!?:;]\s+|\b(?:please|instead|just)\s+)"
     r"(?:answer|reply|respond|say|output|print|write|return|repeat)\b(?:\s+(?:only|exactly|just|with|back))*\s*[:\"'‘“«]"
-    r"|\b(?:your system prompt|you are now|new instructions|developer mode)\b", re.I)
+    r"|\b(?:your system prompt|new instructions|developer mode)\b", re.I)
 _CLAIM_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“])")
 
 
