@@ -40,7 +40,7 @@ _INSTRUCTION = re.compile(
     r"|\b(?:ignore|disregard|forget)\s+(?:all\s+|the\s+)*(?:previous|prior|above)\s+(?:rules|guidelines|text)\b"
     r"|(?:^|[.!?:;]\s+|\b(?:please|instead|just)\s+)"
     r"(?:answer|reply|respond|say|output|print|write|return|repeat)\b(?:\s+(?:only|exactly|just|with|back))*\s*[:\"'‘“«]"
-    r"|\b(?:your system prompt|new instructions|developer mode)\b", re.I)
+    r"|\b(?:your system prompt|developer mode)\b", re.I)
 _CLAIM_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“])")
 
 
