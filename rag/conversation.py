@@ -21,21 +21,30 @@ def _names(text: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _text(value) -> str:
+    """Turn content as plain text: a string, or the text blocks of a list; anything else is nothing.
+    Undecodable characters (lone surrogates from a JSON client) are dropped."""
+    if isinstance(value, list):
+        value = " ".join(b["text"] for b in value if isinstance(b, dict) and isinstance(b.get("text"), str))
+    if not isinstance(value, str):
+        return ""
+    return value.encode("utf-8", "ignore").decode("utf-8")
+
+
 def normalise_history(history) -> list[dict]:
-    """[{"role", "content": str}] from Gradio's shapes (content as a string or a list of text blocks)."""
+    """[{"role", "content": str}] from Gradio's shapes (content as a string or a list of text blocks).
+
+    History comes from clients: turns of any other shape are dropped, never trusted."""
     out = []
-    for turn in history or []:
+    for turn in history if isinstance(history, list) else []:
         if isinstance(turn, (list, tuple)) and len(turn) == 2:  # old [user, bot] pairs
-            out += [{"role": "user", "content": str(turn[0] or "")}, {"role": "assistant", "content": str(turn[1] or "")}]
+            out += [{"role": "user", "content": _text(turn[0])}, {"role": "assistant", "content": _text(turn[1])}]
             continue
         if not isinstance(turn, dict):
             continue
-        content = turn.get("content", "")
-        if isinstance(content, list):
-            content = " ".join(b.get("text", "") for b in content if isinstance(b, dict))
-        elif not isinstance(content, str):
-            content = ""
-        out.append({"role": str(turn.get("role", "user")), "content": content})
+        role = turn.get("role", "user")
+        if role in ("user", "assistant"):
+            out.append({"role": role, "content": _text(turn.get("content"))})
     return out
 
 

@@ -12,6 +12,8 @@ import time
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import ROOT, SEEDS, free_port, run_cli, wait_until_up
 
@@ -241,3 +243,30 @@ def test_client_errors_name_no_server_path(srv):
     assert answer.status_code == 200 and answer.json()["found"]
     assert _health(srv)["index_version"] == version
     assert "chunks.faiss" in srv["log"].read_text()  # the details are in the server's log
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=1200),
+                     lambda inner: st.lists(inner, max_size=5)
+                     | st.dictionaries(st.sampled_from(["question", "history", "role", "content", "type", "text"])
+                                       | st.text(max_size=10), inner, max_size=5), max_leaves=30)
+_bodies = st.one_of(
+    st.dictionaries(st.sampled_from(["question", "history"]), _json, max_size=2).map(lambda d: json.dumps(d).encode()),
+    st.builds(lambda q, h: json.dumps({"question": q, "history": h}).encode(), st.text(max_size=1500),
+              st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "x"]),
+                                               "content": _json}), max_size=6)),
+    st.binary(max_size=3000),
+    st.text(max_size=200).map(lambda t: ('{"question": "' + t + '"}').encode("utf-8", "surrogatepass")),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                    HealthCheck.too_slow])
+@given(body=_bodies)
+def test_fuzzed_api_bodies_get_an_answer_or_a_400_never_a_500(srv, body):
+    version = srv.setdefault("fuzz_version", _health(srv)["index_version"])
+    r = httpx.post(srv["url"] + "/api/ask", content=body, headers={"content-type": "application/json"}, timeout=60)
+    assert r.status_code in (200, 400, 413), (r.status_code, r.text[:300])
+    data = r.json()
+    assert "Traceback" not in r.text and str(ROOT) not in r.text
+    assert ("error" in data) == (r.status_code != 200)
+    assert _health(srv)["index_version"] == version
