@@ -75,9 +75,9 @@ def writer_lock(directory: str | os.PathLike, timeout: float | None = None,
                     on_wait(f"waiting for the index in {directory}/: it is being updated by {holder}")
                     told = True
                 time.sleep(poll)
-        info = {"pid": os.getpid(), "command": " ".join(os.path.basename(a) if i == 0 else a
-                                                        for i, a in enumerate(sys.argv))[:200],
-                "since": time.time()}
+        program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+        program = "rag" if program in ("__main__.py", "rag") else program
+        info = {"pid": os.getpid(), "command": " ".join([program, *sys.argv[1:]])[:200], "since": time.time()}
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(info).encode("utf-8", "backslashreplace"), 0)
