@@ -228,6 +228,31 @@ def test_server_picks_up_a_cli_update_within_seconds(srv, tmp_path):
     assert any("2.4 million" in c["sentence"] for c in answer["citations"])
 
 
+def test_a_paste_during_a_cli_run_waits_and_both_are_kept(srv, tmp_path):
+    from rag import index as index_io
+
+    before = _health(srv)["documents"]
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "ferry.txt").write_text("Ferry service resumes\nThe Leith ferry service resumed on Friday, "
+                                     "operator Iona Baird said.\n")
+    cli = subprocess.Popen([sys.executable, "-m", "rag", "index", str(srv["root"] / "seeds"), str(extra),
+                            "--index", str(srv["index"])], cwd=ROOT, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while f'"pid": {cli.pid}' not in (srv["index"] / "LOCK").read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the CLI holds the lock (loading the model, embedding)
+    assert cli.poll() is None, "the CLI run ended before the paste could overlap it"
+    reply = _call(srv, "add", [[], "Bridge repairs finish\nRepairs to the Dock Street bridge finished on "
+                                   "Thursday, engineer Tomas Reid said."])
+    cli.communicate(timeout=300)
+    assert cli.returncode == 0 and reply.startswith("Added 1 article(s)"), reply
+    on_disk = {d.title for d in index_io.load(srv["index"]).documents}
+    assert {"Ferry service resumes", "Bridge repairs finish"} <= on_disk
+    time.sleep(3)
+    assert _health(srv)["documents"] == before + 2 == len(on_disk)
+
+
 def test_client_errors_name_no_server_path(srv):
     version = _health(srv)["index_version"]
     target = srv["index"] / version / "chunks.faiss"
