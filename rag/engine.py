@@ -222,15 +222,16 @@ class Engine:
 
     def add_documents(self, docs: list[Document], scope: list | None = None, rebuild: bool = False,
                       progress: bool = False, errors: list[str] | None = None, t0: float | None = None,
-                      on_wait=None, lock_timeout: float | None | str = "engine") -> IndexReport:
+                      on_wait=None, lock_timeout: float | None = None) -> IndexReport:
         """Add or replace `docs`; remove old documents whose files lie under `scope` but are not in `docs`.
 
         The whole read-modify-write holds the index's writer lock: a second writer (another
         process, or another thread here) waits for it (`on_wait` gets a message naming the holder)
         and then builds on the version this one committed, so no writer's documents are lost.
+        `lock_timeout` (default: the engine's) bounds the wait; past it, IndexBusy.
         """
         t0 = t0 if t0 is not None else time.perf_counter()
-        timeout = self.lock_timeout if lock_timeout == "engine" else lock_timeout
+        timeout = self.lock_timeout if lock_timeout is None else lock_timeout
         # The lock first: an index that cannot be written fails before the model loads.
         with writer_lock(self.index_dir, timeout=timeout, on_wait=on_wait):
             return self._update(docs, scope, rebuild, progress, errors, t0, self.embedder)

@@ -44,8 +44,9 @@ def printable(path: str | os.PathLike) -> str:
 
 def _is_index(directory: Path) -> bool:
     """A rag index (or one of its version directories): never read as articles."""
-    return (directory / "CURRENT").is_file() or (directory / "manifest.json").is_file() and \
-        (directory / "sentences.npy").is_file()
+    if (directory / "CURRENT").is_file():
+        return any(directory.glob("v-*")) or (directory / "LOCK").is_file()
+    return (directory / "manifest.json").is_file() and (directory / "sentences.npy").is_file()
 
 
 def discover(paths: list[str | os.PathLike], exclude: list[str | os.PathLike] = ()) -> list[Path]:
