@@ -98,8 +98,10 @@ def cmd_serve(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import run_cli
-
+    if args.benchmark == "multihop":
+        from .evaluate import run_cli
+    else:
+        from .newsqa import run_cli
     return run_cli(args)
 
 
@@ -188,8 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_serve)
 
     sp = sub.add_parser("eval", help="measure retrieval and answers on a benchmark")
-    sp.add_argument("benchmark", choices=["multihop"])
-    sp.add_argument("data_dir")
+    sp.add_argument("benchmark", choices=["multihop", "realtimeqa", "jsonl"],
+                    help="multihop: MultiHop-RAG's own metrics; realtimeqa, jsonl: cited answers beside "
+                         "plain dense and BM25 baselines")
+    sp.add_argument("data_dir", help="the dataset's folder (for jsonl: the questions file)")
+    sp.add_argument("--corpus", default=None, help="jsonl: the articles, .jsonl records with an \"id\"")
+    sp.add_argument("--no-baselines", action="store_true", help="realtimeqa, jsonl: score the product only")
     sp.add_argument("--index", dest="eval_index", default=None,
                     help="index directory for the benchmark corpus (default .cache/multihop-index/)")
     sp.add_argument("--model", default=os.environ.get("RAG_MODEL"), help="embedding model (default: bundled)")

@@ -119,14 +119,18 @@ class Retriever:
         self.sent_doc = sents[self.sent_rows, 1] if len(sents) else np.zeros(0, np.int64)
         self._sent_matrix = None  # the same vectors as a torch matrix, made on first search
         # How typical each sentence is of its own article: its dot with the mean of the article's
-        # sentence vectors. A sentence restating the article's topic matches every question about the
-        # article; the fact a clause asks for is what sets its sentence apart from the rest.
+        # other sentence vectors. A sentence restating the article's topic matches every question
+        # about the article; the fact a clause asks for is what sets its sentence apart from the rest.
+        # The mean leaves the sentence itself out: in a one- or two-sentence article (a news brief,
+        # a quiz note) a sentence is otherwise mostly its own mean and its discount its own cosine.
         n_sent = len(self.sent_rows)
         member = sparse.csr_matrix((np.ones(n_sent, np.float32), (self.sent_doc, np.arange(n_sent))),
                                    shape=(len(docs), n_sent))
         sums = np.asarray(member @ self.sent_vecs)  # each article's sum of sentence vectors
-        means = (sums / np.maximum(np.bincount(self.sent_doc, minlength=len(docs)), 1)[:, None]).astype(np.float32)
-        self.sent_typicality = np.einsum("ij,ij->i", self.sent_vecs, means[self.sent_doc])
+        counts = np.bincount(self.sent_doc, minlength=len(docs))[self.sent_doc] if n_sent else np.zeros(0)
+        own = np.einsum("ij,ij->i", self.sent_vecs, self.sent_vecs)
+        others = np.einsum("ij,ij->i", self.sent_vecs, sums[self.sent_doc]) - own
+        self.sent_typicality = np.where(counts > 1, others / np.maximum(counts - 1, 1), 0.0).astype(np.float32)
         self.sent_chunk = np.full(len(self.sent_rows), -1, np.int64)
         position = np.searchsorted(self.sent_rows, np.concatenate(self.citable_rows)) if self.citable_rows \
             else np.zeros(0, np.int64)
