@@ -95,6 +95,7 @@ def test_realtimeqa_subset_beats_floors(tmp_path):
                   "--index", ROOT / ".cache" / "realtimeqa-index", "--json", tmp_path / "r.json", timeout=1200)
     assert out.returncode == 0, out.stderr
     r = json.loads((tmp_path / "r.json").read_text())
-    # Floors a little under the figures measured on this subset (BENCHMARKS.md); the baselines beside it.
-    assert r["product"]["answer@3"] >= 0.55 and r["product"]["article@3"] >= 0.6
-    assert r["dense"]["answer@3"] >= 0.7 and r["bm25"]["answer@3"] >= 0.6
+    # Floors a little under the figures measured on this subset (session 8: product 0.650 / 0.708,
+    # dense 0.717, bm25 0.683); the baselines are scored beside it on the same questions.
+    assert r["product"]["answer@3"] >= 0.60 and r["product"]["article@3"] >= 0.65
+    assert r["dense"]["answer@3"] >= 0.67 and r["bm25"]["answer@3"] >= 0.63
