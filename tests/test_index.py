@@ -268,7 +268,8 @@ def test_a_sentence_that_only_restates_its_article_topic_is_not_the_citation(tmp
     rows = [int(x) for x in r.sent_rows if r.sentence_text[x].startswith("The volcano")] + \
         [int(x) for x in r.sent_rows if r.sentence_text[x].startswith("Lava")]
     vecs = fake_embedder.embed([r.sentence_text[x] for x in rows])
-    typicality = vecs @ vecs.mean(0)
+    # Each sentence against the mean of the article's other sentences (itself left out).
+    typicality = ((vecs @ vecs.sum(0)) - (vecs * vecs).sum(1)) / (len(vecs) - 1)
     np.testing.assert_allclose(r.sent_typicality[np.searchsorted(r.sent_rows, rows)], typicality, atol=1e-5)
     assert typicality[-1] < typicality[:-1].min()
 
