@@ -307,7 +307,8 @@ def run_cli(args) -> int:
     data = engine.load()
     ids = record_ids(corpus)
     doc_of = {d.doc_id: ids[int(d.doc_id.rsplit("#", 1)[1])] for d in data.documents if "#" in d.doc_id}
-    baselines = None if args.no_baselines else Baselines(data, engine.embedder, Path(".cache"))
+    # The dense baseline's window vectors are cached beside the index (keyed by its version).
+    baselines = None if args.no_baselines else Baselines(data, engine.embedder, index_dir.parent)
     out = evaluate(engine, questions, doc_of, baselines, progress=sys.stderr.isatty())
     out.update(dataset=args.benchmark, split=args.split, index_seconds=round(report.seconds, 1))
     title = f"{args.benchmark} {args.split} split ({out['queries']['total']} questions)"
