@@ -27,6 +27,7 @@ from .locking import writer_lock
 from .records import Answer, Citation, Document
 from .retrieval import ChunkHit, Retriever, SentenceHit, Settings
 from .sentences import split_sentences
+from .text import encodes
 
 MAX_QUESTION_CHARS = 1000
 # Bump when segmentation, chunking or the embedded text changes: stored vectors then go stale.
@@ -82,10 +83,8 @@ def check_question(question: str) -> str:
     if not isinstance(question, str) or not question.strip():
         raise InputError("the question is empty")
     question = question.strip()
-    try:
-        question.encode("utf-8")
-    except UnicodeEncodeError:  # undecodable bytes from argv or stdin, or a lone surrogate in JSON
-        raise InputError("the question is not valid UTF-8 text") from None
+    if not encodes(question):
+        raise InputError("the question is not valid UTF-8 text")
     if len(question) > MAX_QUESTION_CHARS:
         raise InputError(f"the question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
     return question
@@ -112,7 +111,9 @@ class Engine:
         self.max_document_chars = max_document_chars
         # How long a write waits for another writer's lock (None: as long as it takes).
         self.lock_timeout = lock_timeout
-        self._refreshing = threading.Lock()
+        self._refreshing = threading.Lock()  # one refresh at a time
+        self._swap = threading.Lock()  # the loaded version and its retriever change together
+        self._refresh_failed: str | None = None  # a CURRENT whose version failed to load: not retried
         self.llm = llm  # an LLMConfig: generative answers, checked claim by claim
         self.llm_stats: dict = {}  # timings of the last LLM call
         # "own": each sentence embedded on its own, a chunk's vector the mean of its sentences';
@@ -161,11 +162,14 @@ class Engine:
     @property
     def retriever(self) -> Retriever:
         """The retriever over the loaded version; `retriever.data` is that version."""
-        data = self.load()
-        r = self._retriever
+        with self._swap:  # a consistent pair, even while `refresh` swaps in a new version
+            data, r = self._data, self._retriever
+        data = data if data is not None else self.load()
         if r is None or r.data is not data:
             r = Retriever(data, self.embedder, self.settings, self.reranker)
-            self._retriever = r
+            with self._swap:
+                if self._data is data:
+                    self._retriever = r
         return r
 
     def refresh(self) -> bool:
@@ -176,11 +180,17 @@ class Engine:
             return False  # another thread is already loading it
         try:
             pointer = index_io.current(self.index_dir)
-            if self._data is None or not pointer or pointer.split()[0] == self._data.version:
+            if self._data is None or not pointer or pointer.split()[0] == self._data.version \
+                    or pointer == self._refresh_failed:
                 return False
-            data = index_io.load(self.index_dir, model=self._model_name)
-            retriever = Retriever(data, self.embedder, self.settings, self.reranker)
-            self._data, self._retriever = data, retriever
+            try:
+                data = index_io.load(self.index_dir, model=self._model_name)
+                retriever = Retriever(data, self.embedder, self.settings, self.reranker)
+            except Exception:
+                self._refresh_failed = pointer  # tried again only once CURRENT names another version
+                raise
+            with self._swap:
+                self._data, self._retriever = data, retriever
             return True
         finally:
             self._refreshing.release()
@@ -281,7 +291,8 @@ class Engine:
         else:
             data = self._assemble(old, kept, todo, emb, model, settings, progress, report)
             index_io.save(self.index_dir, data)
-        self._data, self._retriever = data, None
+        with self._swap:
+            self._data, self._retriever = data, None
         report.documents = len(data.documents)
         report.sentences = len(data.sentences)
         report.chunks = len(data.chunks)

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import __version__
 from .errors import IndexCorrupt, IndexMissing, IndexWriteError
-from .locking import check_directory, reading, try_retire
+from .locking import check_directory, reading, retiring
 from .records import Document
 from .store import FaissStore
 
@@ -101,13 +101,12 @@ def load(directory: Path, model: str | None = None) -> IndexData:
         pointer = current(directory)
         try:
             return _load(directory, model)
-        except (_Vanished, IndexCorrupt, OSError, RuntimeError):
+        except _Vanished:
+            continue
+        except (IndexCorrupt, OSError, RuntimeError):
             if pointer is not None and current(directory) != pointer:
                 continue  # CURRENT moved on while we read: read the new version
-            try:
-                return _load(directory, model)  # a second look, to raise the real error plainly
-            except _Vanished:
-                continue
+            raise
     raise IndexCorrupt(f"{directory}/ kept changing while it was read ({LOAD_RETRIES} tries); try again")
 
 
@@ -132,12 +131,11 @@ def _load(directory: Path, model: str | None) -> IndexData:
             if current(directory) != f"{name} {manifest_sha}":
                 raise _Vanished
             raise IndexCorrupt(f"{current_file} names a missing version {name!r}; {rebuild}")
-        return _read_version(directory, vdir, name, manifest_sha, model, rebuild)
+        return _read_version(directory, vdir, mpath, name, manifest_sha, model, rebuild)
 
 
-def _read_version(directory: Path, vdir: Path, name: str, manifest_sha: str, model: str | None,
+def _read_version(directory: Path, vdir: Path, mpath: Path, name: str, manifest_sha: str, model: str | None,
                   rebuild: str) -> IndexData:
-    mpath = vdir / "manifest.json"
     for path in [mpath] + [vdir / f for f in _TABLES]:
         if path.is_symlink():
             raise IndexCorrupt(f"{path} is a symbolic link, not a file of this index; {rebuild}")
@@ -249,15 +247,10 @@ def retire_old(directory: Path, keep: str) -> list[str]:
     for old in sorted(directory.glob("v-*")):
         if old.name == keep or not old.is_dir() or old.is_symlink():
             continue
-        fd = try_retire(old / "manifest.json")
-        if fd is None:
-            continue  # a reader is opening it: retired at the next write
-        try:
-            shutil.rmtree(old, ignore_errors=True)
-            removed.append(old.name)
-        finally:
-            if fd >= 0:
-                os.close(fd)
+        with retiring(old / "manifest.json") as free:
+            if free:  # else a reader is opening it: retired at the next write
+                shutil.rmtree(old, ignore_errors=True)
+                removed.append(old.name)
     return removed
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .records import Document
+from .text import encodes
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl")
 MAX_FILE_BYTES = 200 * 1024 * 1024  # a .jsonl of many articles may be large; each one is capped below
@@ -57,14 +58,20 @@ def discover(paths: list[str | os.PathLike], exclude: list[str | os.PathLike] = 
     """
     files: list[Path] = []
     skip = {Path(e).resolve() for e in exclude}
+    passed_over: dict[Path, bool] = {}  # per directory, checked once however many files it holds
+
+    def passed(d: Path) -> bool:
+        if d not in passed_over:
+            passed_over[d] = _is_index(d) or d.resolve() in skip
+        return passed_over[d]
+
     for p in map(Path, paths):
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 rel = f.relative_to(p)
                 if any(part.startswith(".") for part in rel.parts):
                     continue
-                parents = [p / Path(*rel.parts[:i]) for i in range(len(rel.parts))]
-                if any(_is_index(d) or d.resolve() in skip for d in parents):
+                if any(passed(p / Path(*rel.parts[:i])) for i in range(len(rel.parts))):
                     continue
                 if f.is_file() and f.suffix.lower() in SUPPORTED and f.name.lower() != "readme.md":
                     files.append(f)
@@ -102,11 +109,8 @@ def load_file(path: Path, doc_id: str, label: str | None = None, max_chars: int 
     """Read one file into documents; raise `InputError` naming the file (as `label`, default its
     path) when it is unusable."""
     label = printable(label if label is not None else path)
-    try:
-        os.fsdecode(path).encode("utf-8")
-        doc_id.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InputError(f"{label}: the file name is not valid UTF-8; rename the file") from None
+    if not encodes(os.fsdecode(path)) or not encodes(doc_id):
+        raise InputError(f"{label}: the file name is not valid UTF-8; rename the file")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
         raise InputError(f"{label}: unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED)}")
@@ -127,10 +131,8 @@ def from_text(text: str, doc_id: str, title: str = "", max_chars: int = MAX_DOCU
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise InputError("the pasted text is empty")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InputError("the pasted text is not valid UTF-8 (it holds a lone surrogate)") from None
+    if not encodes(text):
+        raise InputError("the pasted text is not valid UTF-8 (it holds a lone surrogate)")
     doc = _from_plain(text, Path(doc_id), doc_id, "the pasted text")
     if title:
         doc = Document(**{**doc.to_json(), "title": title})
@@ -247,11 +249,10 @@ def _from_records(records: list, path: Path, doc_id: str, label: str) -> list[Do
             raise InputError(f"{label}: record {i} has no 'body' or 'text'")
         try:
             meta = {k: _field(rec.get(k)) for k in ("title", "source", "author", "published_at", "published", "url")}
-            (body + "".join(meta.values())).encode("utf-8")
         except TypeError:
             raise InputError(f"{label}: record {i} has a metadata field that is not text") from None
-        except UnicodeEncodeError:
-            raise InputError(f"{label}: record {i} is not valid UTF-8 text (a lone surrogate)") from None
+        if not encodes(body + "".join(meta.values())):
+            raise InputError(f"{label}: record {i} is not valid UTF-8 text (a lone surrogate)")
         title = meta["title"].strip()
         # Title on its own line before the body: titles are searchable and spans stay exact.
         text = body.replace("\r\n", "\n")

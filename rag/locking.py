@@ -25,6 +25,8 @@ from pathlib import Path
 from .errors import IndexBusy, IndexWriteError, InputError
 
 LOCK_NAME = "LOCK"
+# Never follow a symlink planted in the index directory; never leak the fd into child processes.
+_SAFE = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def _holder(path: Path) -> str:
@@ -56,7 +58,7 @@ def writer_lock(directory: str | os.PathLike, timeout: float | None = None,
     path = directory / LOCK_NAME
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | _SAFE, 0o644)
     except OSError as e:
         raise IndexWriteError(f"cannot write the index in {directory}/: {e.strerror or e}") from None
     try:
@@ -96,7 +98,7 @@ def reading(manifest: Path) -> Iterator[bool]:
     """Hold a shared lock on a version's manifest while it is read; yields False when the
     version is gone (deleted by a writer before the lock was taken)."""
     try:
-        fd = os.open(manifest, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(manifest, os.O_RDONLY | _SAFE)
     except FileNotFoundError:
         yield False
         return
@@ -111,15 +113,21 @@ def reading(manifest: Path) -> Iterator[bool]:
         os.close(fd)  # closing drops the lock
 
 
-def try_retire(manifest: Path) -> int | None:
-    """An fd holding the exclusive lock on a version's manifest when no reader holds it, else None."""
+@contextlib.contextmanager
+def retiring(manifest: Path) -> Iterator[bool]:
+    """Yields True while this holds a version exclusively (no reader is loading it), or when the
+    version has no readable manifest (nobody can be loading it); False when a reader holds it."""
     try:
-        fd = os.open(manifest, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(manifest, os.O_RDONLY | _SAFE)
     except OSError:
-        return -1  # no readable manifest: nobody can be loading this version
+        yield True
+        return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return fd
-    except BlockingIOError:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
         os.close(fd)
-        return None

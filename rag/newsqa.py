@@ -127,15 +127,9 @@ class Baselines:
         # Windows: fixed runs of 256 tokens of each article, as a plain pipeline cuts them.
         self.windows: list[tuple[int, int, int]] = []  # (doc row, start char, end char)
         for row, d in enumerate(docs):
-            tokens = enc.encode_ordinary(d.text)
-            pos = 0
-            for i in range(0, max(1, len(tokens)), WINDOW_TOKENS):
-                piece = enc.decode(tokens[i:i + WINDOW_TOKENS])
-                start = d.text.find(piece[:40].strip(), pos) if piece.strip() else pos
-                start = pos if start < 0 else start
-                end = min(len(d.text), start + len(piece))
-                self.windows.append((row, start, end))
-                pos = end
+            _, offsets = enc.decode_with_offsets(enc.encode_ordinary(d.text))  # each token's first character
+            starts = offsets[::WINDOW_TOKENS] or [0]
+            self.windows += [(row, a, b) for a, b in zip(starts, starts[1:] + [len(d.text)])]
         texts = [docs[r].text[a:b] for r, a, b in self.windows]
         # Each window's citable sentences (those that start inside it).
         citable = np.flatnonzero(sents[:, 5] == 1)
@@ -161,7 +155,6 @@ class Baselines:
         self.bm25 = bm25s.BM25()
         self.bm25.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
         self.sbm25 = bm25s.BM25()
-        self.sbm25_rows = citable
         self.sbm25.index(bm25s.tokenize([self.sentence_text[i] for i in citable], stopwords="en",
                                         show_progress=False), show_progress=False)
         self._srow = {int(i): n for n, i in enumerate(citable)}

@@ -55,3 +55,13 @@ def key_terms(question: str) -> list[str]:
         if tok[:1].isupper() and i > 0 or tok.isdigit() or (tok.isupper() and len(tok) > 1):
             keys.append(low[:-2] if low.endswith("'s") else low)
     return _stemmer()(keys)
+
+
+def encodes(text: str) -> bool:
+    """True when `text` is valid Unicode that UTF-8 can hold: no lone surrogates, which is what
+    undecodable bytes from argv, stdin or a file name, or a "\\ud800" from a JSON client, become."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, FakeEmbedder
 
 from rag import index as index_io
 from rag.engine import Engine
@@ -129,3 +129,20 @@ def test_two_cli_index_runs_on_one_index_keep_both(tmp_path):
     assert docs == {"harbour.txt", "bakery.txt"}
     reports = sorted(json.loads(o)["documents"] for o, _ in outs)
     assert reports == [1, 2]  # the second run built on the first one's version
+
+
+def test_refresh_swaps_in_a_new_version_and_does_not_retry_a_broken_one(tmp_path, fake_embedder):
+    from rag.errors import IndexCorrupt
+    from rag.ingest import from_text
+
+    index = tmp_path / "idx"
+    served = _seed_index(index, fake_embedder)
+    first = served.retriever
+    writer = Engine(index, embedder=FakeEmbedder())
+    writer.add_documents([from_text("Ferry resumes\nThe ferry resumed on Friday.", "ferry/0")])
+    assert served.refresh() and served.retriever is not first and len(served.retriever.data.documents) == 2
+    (index / "CURRENT").write_text("v-gone " + "0" * 64 + "\n")  # names a version that does not exist
+    with pytest.raises(IndexCorrupt):
+        served.refresh()
+    assert served.refresh() is False  # the same broken pointer is not loaded again every interval
+    assert len(served.retriever.data.documents) == 2  # still serving the good version
