@@ -17,6 +17,7 @@ import gradio as gr
 from rag import Engine, InputError, RagError
 from rag.engine import MAX_QUESTION_CHARS
 from rag.errors import IndexBusy
+from rag.filters import parse_filters
 from rag.ingest import from_text, load_file
 
 log = logging.getLogger("rag.ui")
@@ -79,13 +80,15 @@ def uploaded_file(f) -> Path:
     return real
 
 
-def render_sources(engine: Engine, answer, show_scores: bool = False) -> str:
-    """Each cited sentence highlighted inside its paragraph, with title, outlet, date and link."""
-    if not answer.citations:
+def render_sources(engine: Engine, answer, show_scores: bool = False, related: bool = False) -> str:
+    """Each cited sentence (or, with `related`, each retrieved sentence the answer does not cite)
+    highlighted inside its paragraph, with title, outlet, date and link."""
+    cites = answer.related if related else answer.citations
+    if not cites:
         return ""
     docs = {d.doc_id: d for d in (answer.documents if answer.documents is not None else engine.documents)}
     parts = ['<div class="rag-sources">']
-    for c in answer.citations:
+    for c in cites:
         doc = docs.get(c.doc_id)
         before, sent, after = _paragraph(doc.text, c.start, c.end) if doc else ("", c.sentence, "")
         meta = " · ".join(escape(x) for x in (c.source, c.published[:10]) if x)
@@ -117,6 +120,10 @@ def format_answer(engine: Engine, answer, show_scores: bool = False) -> str:
     sources = render_sources(engine, answer, show_scores)
     if sources:
         lines.append("<b>Sources</b>" + sources)
+    related = render_sources(engine, answer, show_scores, related=True)
+    if related:
+        lines.append(f'<details class="rag-related"><summary>Related passages ({len(answer.related)})</summary>'
+                     f"{related}</details>")
     return "\n\n".join(lines)
 
 
@@ -127,14 +134,20 @@ class ChatApp:
         self.engine = engine
         self.write_lock = threading.Lock()
 
-    def chat(self, message, history, show_scores=False):
-        """Stream the answer text, then the answer with its sources."""
+    def chat(self, message, history, show_scores=False, source="", since="", until=""):
+        """Stream the answer text, then the answer with its sources. `source`, `since` and `until`
+        are the filters of the chat's "Filters" panel (the widget has none)."""
         question = message if isinstance(message, str) else str((message or {}).get("text", ""))
         history = list(history or [])[-2 * MAX_HISTORY_TURNS:]
-        if self.engine.llm is not None:
-            yield from self._chat_generative(question, history, bool(show_scores))
+        try:
+            filters = parse_filters(source or None, since or None, until or None)
+        except InputError as e:
+            yield f"⚠️ {escape(str(e))}"
             return
-        answer = self._ask(question, history)
+        if self.engine.llm is not None:
+            yield from self._chat_generative(question, history, bool(show_scores), filters)
+            return
+        answer = self._ask(question, history, filters=filters)
         if isinstance(answer, str):
             yield answer
             return
@@ -145,10 +158,10 @@ class ChatApp:
             time.sleep(0.01)
         yield format_answer(self.engine, answer, bool(show_scores))
 
-    def _ask(self, question: str, history: list, on_draft=None):
+    def _ask(self, question: str, history: list, on_draft=None, filters=None):
         """The engine's answer, or the message to show instead of it (never a trace, never a path)."""
         try:
-            return self.engine.ask(question, history=history, on_draft=on_draft)
+            return self.engine.ask(question, history=history, on_draft=on_draft, filters=filters)
         except InputError as e:  # a bad question, said plainly
             return f"⚠️ {escape(str(e))}"
         except RagError as e:  # index trouble: the details (with paths) go to the server's log
@@ -158,13 +171,13 @@ class ChatApp:
             log.exception("error while answering")
             return "⚠️ Something went wrong while answering; please try again."
 
-    def _chat_generative(self, question: str, history: list, show_scores: bool):
+    def _chat_generative(self, question: str, history: list, show_scores: bool, filters=None):
         """The model's words as they stream, marked unchecked; then the checked answer replaces them."""
         drafts: queue.Queue = queue.Queue()
         result: list = []
 
         def work():
-            result.append(self._ask(question, history, on_draft=drafts.put))
+            result.append(self._ask(question, history, on_draft=drafts.put, filters=filters))
             drafts.put(None)
 
         threading.Thread(target=work, daemon=True).start()
@@ -232,6 +245,8 @@ CSS = """
 mark.rag-cited{background:#fde68a;padding:0 .1em}
 .rag-kept{color:#15803d;font-weight:600}
 .rag-removed{color:#b91c1c;font-weight:600}
+details.rag-related summary{cursor:pointer;font-weight:600}
+details.rag-related .rag-source{border-left-color:#9ca3af}
 """
 
 
@@ -243,13 +258,20 @@ def build(engine: Engine, compact: bool = False) -> gr.Blocks:
             gr.Markdown("## Ask the news\nAnswers quote the exact sentences they come from. "
                         "When the articles do not say, the answer says so.")
         # The compact widget has no settings: every pixel goes to the answer and its sources.
-        scores = [] if compact else [gr.Checkbox(label="Show scores", value=False)]
+        extra = [] if compact else [
+            gr.Checkbox(label="Show scores", value=False),
+            # Empty values by default: API clients that send only (message, show_scores) still work.
+            gr.Textbox(label="Only these outlets (comma-separated)", max_lines=1, value=""),
+            gr.Textbox(label="Published since (YYYY-MM-DD)", max_lines=1, value=""),
+            gr.Textbox(label="Published until (YYYY-MM-DD)", max_lines=1, value=""),
+        ]
         chat = gr.ChatInterface(
             app.chat,
             api_name="chat",
             # None for the checkbox: the examples show as buttons in the empty chat, not as a table.
-            examples=EXAMPLES[:2] if compact else [[q, None] for q in EXAMPLES],
-            additional_inputs=scores,
+            examples=EXAMPLES[:2] if compact else [[q, None, None, None, None] for q in EXAMPLES],
+            additional_inputs=extra,
+            additional_inputs_accordion=gr.Accordion("Filters and scores", open=False),
             chatbot=gr.Chatbot(height=None if not compact else 420, sanitize_html=True, render_markdown=True,
                                label="Answers"),
             textbox=gr.Textbox(placeholder="Ask about the articles…", max_length=MAX_QUESTION_CHARS, submit_btn=True),

@@ -57,14 +57,24 @@ def _print_answer(answer, show_scores: bool = False) -> None:
     if answer.citations:
         print("\nSources:")
     for c in answer.citations:
-        meta = ", ".join(x for x in (c.source, c.published[:10]) if x)
-        score = f" (score {c.score:.3f})" if show_scores else ""
-        print(f"[{c.n}] {c.title}{f' ({meta})' if meta else ''}{score}\n    \"{c.sentence}\"")
+        _print_citation(c, show_scores)
+    if answer.related:
+        print("\nRelated, not cited:")
+    for c in answer.related:
+        _print_citation(c, show_scores)
+
+
+def _print_citation(c, show_scores: bool) -> None:
+    meta = ", ".join(x for x in (c.source, c.published[:10]) if x)
+    score = f" (score {c.score:.3f})" if show_scores else ""
+    print(f"[{c.n}] {c.title}{f' ({meta})' if meta else ''}{score}\n    \"{c.sentence}\"")
 
 
 def cmd_ask(args) -> int:
     from .engine import check_question
+    from .filters import parse_filters
 
+    filters = parse_filters(args.source, args.since, args.until)  # bad input fails before a model loads
     engine = _engine(args)
     if args.question == "-":
         engine.load()
@@ -75,14 +85,14 @@ def cmd_ask(args) -> int:
             if not line.strip():
                 continue
             try:
-                out = engine.ask(line.rstrip("\r\n"), top_k=args.top_k).to_json()
+                out = engine.ask(line.rstrip("\r\n"), top_k=args.top_k, filters=filters).to_json()
             except RagError as e:  # one bad line must not end the batch
                 shown = raw.decode("utf-8", "replace").strip()
                 out, status = {"question": shown, "error": str(e)}, EXIT_ERROR
             print(json.dumps(out, ensure_ascii=False), flush=True)
         return status
     check_question(args.question)  # fail on bad input before loading a model
-    answer = engine.ask(args.question, top_k=args.top_k)
+    answer = engine.ask(args.question, top_k=args.top_k, filters=filters)
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
     else:
@@ -169,9 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("ask", help="ask a question; QUESTION '-' reads one per line from stdin")
     sp.add_argument("question")
     common(sp)
-    sp.add_argument("--top-k", type=_top_k, default=5, help="number of citations (default 5)")
+    sp.add_argument("--top-k", type=_top_k, default=5, help="sentences retrieved: those the answer cites, the rest listed as related (default 5)")
     sp.add_argument("--json", action="store_true", help="print JSON")
     sp.add_argument("--scores", action="store_true", help="show citation scores")
+    sp.add_argument("--source", default=None, metavar="OUTLET[,OUTLET]",
+                    help="search only articles from these outlets (names as in the articles' metadata)")
+    sp.add_argument("--since", default=None, metavar="YYYY-MM-DD", help="only articles published on or after")
+    sp.add_argument("--until", default=None, metavar="YYYY-MM-DD", help="only articles published on or before")
     reranker_arg(sp)
     llm_args(sp)
     sp.set_defaults(func=cmd_ask)
@@ -190,12 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_serve)
 
     sp = sub.add_parser("eval", help="measure retrieval and answers on a benchmark")
-    sp.add_argument("benchmark", choices=["multihop", "realtimeqa", "jsonl"],
-                    help="multihop: MultiHop-RAG's own metrics; realtimeqa, jsonl: cited answers beside "
-                         "plain dense and BM25 baselines")
+    sp.add_argument("benchmark", choices=["multihop", "multihop-qa", "realtimeqa", "jsonl"],
+                    help="multihop: MultiHop-RAG's own metrics; multihop-qa (the same data), realtimeqa, jsonl: "
+                         "cited answers beside plain dense and BM25 baselines")
     sp.add_argument("data_dir", help="the dataset's folder (for jsonl: the questions file)")
     sp.add_argument("--corpus", default=None, help="jsonl: the articles, .jsonl records with an \"id\"")
     sp.add_argument("--no-baselines", action="store_true", help="realtimeqa, jsonl: score the product only")
+    sp.add_argument("--reader", default=None, metavar="DIR",
+                    help="a reader trained by tools/train_reader.py (none ships: see BENCHMARKS.md)")
     sp.add_argument("--index", dest="eval_index", default=None,
                     help="index directory for the benchmark corpus (default .cache/multihop-index/)")
     sp.add_argument("--model", default=os.environ.get("RAG_MODEL"), help="embedding model (default: bundled)")

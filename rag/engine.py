@@ -106,7 +106,7 @@ class Engine:
                  embedder=None, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
                  overlap: int = DEFAULT_OVERLAP_SENTENCES, settings: Settings | None = None,
                  policy: RefusalPolicy | None = None, sentence_vectors: str = "own", llm=None, reranker=None,
-                 max_document_chars: int = MAX_DOCUMENT_CHARS, lock_timeout: float | None = None):
+                 reader=None, max_document_chars: int = MAX_DOCUMENT_CHARS, lock_timeout: float | None = None):
         self.index_dir = Path(index_dir)
         self.max_document_chars = max_document_chars
         # How long a write waits for another writer's lock (None: as long as it takes).
@@ -129,6 +129,9 @@ class Engine:
         self._retriever: Retriever | None = None
         # An optional cross-encoder (a model name or path, or a loaded reranker): off by default.
         self._reranker = reranker
+        # An optional reader (reader.py): a trained model's directory or a loaded Reader. None ships:
+        # the one trained here did not generalise (BENCHMARKS.md, issue 15), so the default is none.
+        self._reader = reader
 
     # -- model and index -------------------------------------------------------------------
     @property
@@ -144,6 +147,14 @@ class Engine:
 
             self._reranker = load_reranker(self._reranker)
         return self._reranker
+
+    @property
+    def reader(self):
+        if isinstance(self._reader, (str, os.PathLike)):
+            from .reader import load_reader
+
+            self._reader = load_reader(self._reader)
+        return self._reader or None
 
     def _index_model(self) -> str | None:
         if self._data is not None:
@@ -166,7 +177,7 @@ class Engine:
             data, r = self._data, self._retriever
         data = data if data is not None else self.load()
         if r is None or r.data is not data:
-            r = Retriever(data, self.embedder, self.settings, self.reranker)
+            r = Retriever(data, self.embedder, self.settings, self.reranker, self.reader)
             with self._swap:
                 if self._data is data:
                     self._retriever = r
@@ -185,7 +196,7 @@ class Engine:
                 return False
             try:
                 data = index_io.load(self.index_dir, model=self._model_name)
-                retriever = Retriever(data, self.embedder, self.settings, self.reranker)
+                retriever = Retriever(data, self.embedder, self.settings, self.reranker, self.reader)
             except Exception:
                 self._refresh_failed = pointer  # tried again only once CURRENT names another version
                 raise
@@ -429,13 +440,14 @@ class Engine:
         return out
 
     # -- asking ----------------------------------------------------------------------------
-    def retrieve(self, question: str, top_k: int = DEFAULT_TOP_K, history=None) -> Retrieval:
-        """The best chunks and sentences for a question, and whether they answer it."""
+    def retrieve(self, question: str, top_k: int = DEFAULT_TOP_K, history=None, filters=None) -> Retrieval:
+        """The best chunks and sentences for a question, and whether they answer it; with `filters`
+        (filters.Filters), only among the articles they let through."""
         question = check_question(question)
         query = rewrite(question, history) if history else question
         r = self.retriever
         data = r.data
-        q = r.query(query)
+        q = r.query(query, filters)
         hits = r.search(q, k=10)
         top = r.sentences(q, hits, k=max(1, top_k))
         hits_text = " ".join(f"{_describe(data.documents[data.chunks[h.row, 1]])} {r.chunk_text[h.row]}"
@@ -445,16 +457,25 @@ class Engine:
             top = strong(top, self.policy.citation_ratio)
         return Retrieval(question, query, hits, top, found, r)
 
-    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, history=None, on_draft=None) -> Answer:
+    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, history=None, on_draft=None, filters=None) -> Answer:
         """Answer from the articles, citing exact sentences; `found` is False when they do not say.
 
         `history` (chat turns, oldest first) lets a follow-up like "who is he?" use the conversation.
-        `on_draft`, with an LLM, receives the model's unchecked text as it streams.
+        `on_draft`, with an LLM, receives the model's unchecked text as it streams. `filters`
+        (filters.Filters: outlets, published since / until) limits the articles searched.
         """
-        ret = self.retrieve(question, top_k, history)
+        ret = self.retrieve(question, top_k, history, filters)
         if self.llm is not None and ret.found:
-            return self.generate(ret, on_draft)
-        return self.answer(ret)
+            answer = self.generate(ret, on_draft)
+        else:
+            answer = self.answer(ret)
+        if filters is not None and filters.active:
+            mask = filters.mask(ret.retriever.data.documents if ret.retriever else self.documents)
+            note = f"searched only articles {filters.describe()}"
+            if mask is not None and not mask.any():
+                note = f"no article matches the filters ({filters.describe()})"
+            answer.notice = f"{answer.notice}; {note}" if answer.notice else note
+        return answer
 
     def generate(self, ret: Retrieval, on_draft=None) -> Answer:
         """The LLM's answer, keeping only claims its cited sentences support; else the extractive one."""
@@ -505,8 +526,11 @@ class Engine:
         dropped = sum(1 for c in claims if not c["supported"])
         citations = [self.citation(new[n], ret.sentences[n - 1].row, ret.sentences[n - 1].score, data)
                      for n in order]
+        related = [self.citation(len(order) + k, h.row, h.score, data)
+                   for k, h in enumerate((h for n, h in enumerate(ret.sentences, 1) if n not in new), 1)]
         rewritten = ret.query if ret.query != ret.question else ""
         return Answer(ret.question, text, True, citations, mode="generative", rewritten=rewritten, claims=claims,
+                      related=related,
                       notice=f"{dropped} unsupported claim(s) removed" if dropped else "", documents=data.documents)
 
     def answer(self, ret: Retrieval) -> Answer:
@@ -515,9 +539,14 @@ class Engine:
         if not ret.found:
             return Answer(ret.question, NOT_FOUND, False, [], rewritten=rewritten)
         r = ret.retriever or self.retriever
-        return Answer(ret.question, compose(ret.sentences, r.sentence_text, self.policy), True,
-                      [self.citation(n, h.row, h.score, r.data) for n, h in enumerate(ret.sentences, 1)],
-                      rewritten=rewritten, documents=r.data.documents)
+        top = ret.sentences
+        made = compose(ret.query, top, r.sentence_text, [r.previous(h.row) for h in top], self.policy)
+        citations = [self.citation(n, top[i].row, top[i].score, r.data) for n, i in enumerate(made.cited, 1)]
+        rest = [i for i in range(len(top)) if i not in set(made.cited)]
+        related = [self.citation(n, top[i].row, top[i].score, r.data)
+                   for n, i in enumerate(rest, len(citations) + 1)]
+        return Answer(ret.question, made.text, True, citations, rewritten=rewritten, answers=made.answers,
+                      related=related, documents=r.data.documents)
 
     def citation(self, n: int, row: int, score: float, data: index_io.IndexData | None = None) -> Citation:
         data = data if data is not None else self.load()

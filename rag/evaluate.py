@@ -216,7 +216,8 @@ def run_cli(args) -> int:
         raise InputError(f"{corpus}: not found; DATA_DIR must hold MultiHop-RAG's corpus.json and MultiHopRAG.json")
     questions = load_questions(data_dir, args.split, args.limit)
     index_dir = Path(args.eval_index or ".cache/multihop-index")
-    engine = Engine(index_dir, model=args.model, reranker=getattr(args, "reranker", None))
+    engine = Engine(index_dir, model=args.model, reranker=getattr(args, "reranker", None),
+                    reader=getattr(args, "reader", None))
     report = engine.index([corpus], progress=sys.stderr.isatty())
     print(f"index: {report.documents} articles, {report.chunks} chunks in {index_dir}/ "
           f"({report.seconds:.1f} s, {report.embedded_documents} embedded)", file=sys.stderr)

@@ -100,13 +100,38 @@ def load_realtimeqa(data_dir: Path, split: str, limit: int | None = None) -> tup
     return load_jsonl(questions, split, limit), corpus
 
 
+def load_multihop(data_dir: Path, split: str, limit: int | None = None) -> tuple[list[QA], Path]:
+    """MultiHop-RAG (`../shared/eval/multihop_rag`) as cited-answer questions: the accepted answer
+    when it is a string a sentence can hold, else (yes/no, comparisons) scored by gold evidence;
+    null queries are unanswerable. Records are identified by title. Dev = even positions."""
+    data_dir = Path(data_dir)
+    questions, corpus = data_dir / "MultiHopRAG.json", data_dir / "corpus.json"
+    if not questions.is_file() or not corpus.is_file():
+        raise InputError(f"{data_dir}: needs MultiHop-RAG's MultiHopRAG.json and corpus.json")
+    out = []
+    for i, q in enumerate(json.loads(questions.read_text(encoding="utf-8"))):
+        if split == "dev" and i % 2 or split == "test" and not i % 2:
+            continue
+        facts = [e["fact"] for e in q.get("evidence_list", [])]
+        null = q["question_type"] == "null_query"
+        answer = str(q.get("answer", ""))
+        # An answer counts as a string only when a gold fact spells it out.
+        as_string = not null and fold(answer) not in ("yes", "no", "") and any(
+            f" {fold(answer)} " in f" {fold(f)} " for f in facts)
+        out.append(QA(f"multihop-{i}", q["query"], [answer] if as_string else [], facts,
+                      sorted({e["title"] for e in q.get("evidence_list", [])}), null, q["question_type"]))
+    return (out[:limit] if limit else out), corpus
+
+
 def record_ids(corpus: Path) -> list[str]:
-    """The dataset id of each record of a corpus file, in order (record i is document `path#i`)."""
-    ids = []
-    for n, line in enumerate(corpus.read_text(encoding="utf-8").splitlines()):
-        if line.strip():
-            ids.append(str(json.loads(line).get("id", n)))
-    return ids
+    """The dataset id of each record of a corpus file, in order (record i is document `path#i`):
+    its "id", else its title (a JSON array of records, as MultiHop-RAG's corpus.json, or JSONL)."""
+    text = corpus.read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        records = json.loads(text)
+    else:
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [str(r.get("id", r.get("title", n))) for n, r in enumerate(records)]
 
 
 # -- baselines ---------------------------------------------------------------------------------
@@ -288,12 +313,16 @@ def run_cli(args) -> int:
 
     if args.benchmark == "realtimeqa":
         questions, corpus = load_realtimeqa(Path(args.data_dir), args.split, args.limit)
+    elif args.benchmark == "multihop-qa":
+        questions, corpus = load_multihop(Path(args.data_dir), args.split, args.limit)
     else:
         if not args.corpus:
             raise InputError("rag eval jsonl needs --corpus FILE (the articles, as .jsonl records with an \"id\")")
         questions, corpus = load_jsonl(Path(args.data_dir), args.split, args.limit), Path(args.corpus)
-    index_dir = Path(args.eval_index or f".cache/{args.benchmark}-index")
-    engine = Engine(index_dir, model=args.model, reranker=getattr(args, "reranker", None))
+    name = {"multihop-qa": "multihop"}.get(args.benchmark, args.benchmark)
+    index_dir = Path(args.eval_index or f".cache/{name}-index")
+    engine = Engine(index_dir, model=args.model, reranker=getattr(args, "reranker", None),
+                    reader=getattr(args, "reader", None))
     report = engine.index([corpus], progress=sys.stderr.isatty())
     print(f"index: {report.documents} articles, {report.chunks} chunks in {index_dir}/ "
           f"({report.seconds:.1f} s, {report.embedded_documents} embedded)", file=sys.stderr)

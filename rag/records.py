@@ -67,6 +67,10 @@ class Answer:
     rewritten: str = ""  # the question as used for retrieval, when it differs
     notice: str = ""
     claims: list[dict] | None = None
+    # The stated parts of the answer: [{"text": "Mirela Sandu", "citations": [1]}] (statement.py).
+    answers: list[dict] = field(default_factory=list)
+    # Retrieved sentences the answer does not cite, best first (the same fields as citations).
+    related: list[Citation] = field(default_factory=list)
     # The documents of the index version that answered (not in JSON): the UI shows each cited
     # sentence in its paragraph from these, even after a newer version is swapped in.
     documents: list[Document] | None = field(default=None, repr=False, compare=False)
@@ -78,6 +82,8 @@ class Answer:
             "found": self.found,
             "citations": [c.to_json() for c in self.citations],
             "mode": self.mode,
+            "answers": self.answers,
+            "related": [c.to_json() for c in self.related],
         }
         if self.rewritten:
             out["rewritten"] = self.rewritten

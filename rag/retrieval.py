@@ -33,6 +33,7 @@ class SentenceHit:
     dense: float  # cosine of the sentence to the whole question
     lexical: float  # idf-weighted share of the whole question's terms in the sentence
     chunk_rank: int
+    reader: float = float("nan")  # the reader's logit that this sentence answers the question (reader.py)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Query:
     dates: np.ndarray | None  # documents published on a date the question names
     clauses: list[tuple[int, int]]  # spans of the clauses searched on their own ([] for one)
     clause_vecs: np.ndarray
+    allowed: np.ndarray | None = None  # documents the user's filters let through (filters.py)
 
 
 @dataclass
@@ -73,17 +75,20 @@ class Settings:
     clause_terms_full: int = 5  # in sentence scoring, a clause's term coverage counts in full from this many terms
     typical_weight: float = 0.6  # a sentence's cosine minus this x its dot with its article's mean sentence
     reranker_depth: int = 10  # with a cross-encoder (rerank.py): the best of each ranking it reorders
+    reader_depth: int = 16  # the best sentences the reader (reader.py) reads
+    reader_weight: float = 0.1  # its logit's weight in a sentence's score
 
 
 class Retriever:
     """Search an `IndexData` with one embedder; built once per loaded index."""
 
-    def __init__(self, data: IndexData, embedder, settings: Settings | None = None, reranker=None):
+    def __init__(self, data: IndexData, embedder, settings: Settings | None = None, reranker=None, reader=None):
         import bm25s
 
         self.data = data
         self.embedder = embedder
         self.reranker = reranker  # an optional cross-encoder (rerank.py)
+        self.reader = reader  # the bundled reader (reader.py), or None
         self.settings = settings or Settings()
         docs = data.documents
         sents = data.sentences
@@ -145,8 +150,16 @@ class Retriever:
         self.chunk_names = [None] * len(data.chunks)  # names in each chunk and its title, read on demand
         self.cues = MetadataCues([d.source for d in docs], [d.published for d in docs])
 
-    def query(self, question: str) -> Query:
-        """Read a question: outlets and dates it names, its clauses, and every vector in one model call."""
+    def query(self, question: str, filters=None) -> Query:
+        """Read a question: outlets and dates it names, its clauses, and every vector in one model call.
+        `filters` (filters.Filters) limits every search of it to the articles they let through."""
+        from dataclasses import replace
+
+        q = self._query(question)
+        allowed = filters.mask(self.data.documents) if filters is not None else None
+        return replace(q, allowed=allowed) if allowed is not None else q
+
+    def _query(self, question: str) -> Query:
         s = self.settings
         outlets = self.cues.outlets(question) if s.metadata else []
         dates = self.cues.date_mask(question) if s.metadata else None
@@ -199,6 +212,12 @@ class Retriever:
 
         dense = self._cosines(np.vstack([q.vec, *q.clause_vecs]))  # sentences x (question, clauses)
         dense -= s.typical_weight * self.sent_typicality[:, None]
+        if q.allowed is not None:
+            if not q.allowed.any():
+                return []
+            inner = rank
+            rank = lambda cos, qt, mask, boost_: inner(cos, qt, q.allowed if mask is None else mask & q.allowed,
+                                                        boost_)
         outlet_masks = [self._doc_mask(docs) for _, _, docs in q.outlets]
         distinct = list({tuple(docs): m for (_, _, docs), m in zip(q.outlets, outlet_masks)}.values())
         rankings += [rank(dense[:, 0], qterms, mask, boost) for mask in distinct or [None]]
@@ -400,15 +419,43 @@ class Retriever:
         scored.sort(key=lambda h: -h.score)
         out: list[SentenceHit] = []
         seen: list[set[str]] = []
+        depth = max(k, s.reader_depth if self.reader is not None else 0)
         for h in scored:
             words = self._sentence_term_sets[h.row]
             if any(_jaccard(words, w) > 0.8 for w in seen):
                 continue  # the same sentence syndicated in two articles: cite it once
             seen.append(words)
             out.append(h)
-            if len(out) == k:
+            if len(out) == depth:
                 break
-        return out
+        if self.reader is not None:
+            out = self._read(q.text, out)
+        return out[:k]
+
+    def passage(self, row: int) -> str:
+        """Sentence `row` as the reader reads it: with its article's title, and the sentence before
+        it when it leans on that one (reader.passage)."""
+        from .reader import passage
+
+        title = self.data.documents[int(self.data.sentences[row, 1])].title
+        return passage(self.sentence_text[row], title, self.previous(row))
+
+    def previous(self, row: int) -> str:
+        """The sentence before sentence `row` in its article ("" for an article's first)."""
+        sents = self.data.sentences
+        if row > 0 and int(sents[row, 2]) > 0 and sents[row - 1, 1] == sents[row, 1]:
+            return self.sentence_text[row - 1]
+        return ""
+
+    def _read(self, question: str, hits: list[SentenceHit]) -> list[SentenceHit]:
+        """The best sentences rescored with the reader's logit, in one batch."""
+        s = self.settings
+        top, rest = hits[: s.reader_depth], hits[s.reader_depth:]
+        logits = self.reader.scores(" ".join(question.split()), [self.passage(h.row) for h in top]).tolist()
+        read = [SentenceHit(h.row, h.score + s.reader_weight * x, h.dense, h.lexical, h.chunk_rank, x)
+                for h, x in zip(top, logits)]
+        read.sort(key=lambda h: -h.score)
+        return read + rest
 
 
 def _incidence(rows: list, n_cols: int) -> sparse.csc_matrix:

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from .engine import Engine
 from .errors import InputError, RagError
+from .filters import parse_filters
 
 log = logging.getLogger("rag.server")
 
@@ -153,9 +154,9 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None, public_ur
     waiting = {"n": 0}
     lock = threading.Lock()
 
-    def answer_blocking(question: str, history) -> dict:
+    def answer_blocking(question: str, history, filters=None) -> dict:
         with slots:
-            return engine.ask(question, history=history).to_json()
+            return engine.ask(question, history=history, filters=filters).to_json()
 
     @app.get("/health")
     def health():
@@ -181,13 +182,17 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None, public_ur
             return JSONResponse({"error": "\"history\" must be a list of {role, content} turns"}, status_code=400)
         if len(history) > 2 * MAX_HISTORY_TURNS:
             return JSONResponse({"error": f"history over {2 * MAX_HISTORY_TURNS} turns"}, status_code=400)
+        try:
+            filters = parse_filters(body.get("source"), body.get("since"), body.get("until"))
+        except InputError as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
         with lock:
             if waiting["n"] >= MAX_WAITING + CONCURRENCY:
                 return JSONResponse({"error": "busy: too many questions at once, retry shortly"}, status_code=503,
                                     headers={"Retry-After": "1"})
             waiting["n"] += 1
         try:
-            return await asyncio.to_thread(answer_blocking, body["question"], history)
+            return await asyncio.to_thread(answer_blocking, body["question"], history, filters)
         except InputError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
         except RagError as e:

@@ -9,7 +9,7 @@ import pytest
 from conftest import SEEDS, run_cli
 
 INDEX_KEYS = {"documents", "sentences", "chunks", "embedded", "skipped", "removed", "seconds"}
-ANSWER_KEYS = {"question", "answer", "found", "citations"}
+ANSWER_KEYS = {"question", "answer", "found", "citations", "answers", "related"}
 CITATION_KEYS = {"n", "doc_id", "title", "source", "url", "published", "sentence", "start", "end", "score"}
 
 
@@ -41,7 +41,9 @@ def test_ask_json_contract(cli_index):
     assert out.returncode == 0, out.stderr
     answer = json.loads(out.stdout)
     assert ANSWER_KEYS <= set(answer) and answer["found"] is True
-    assert [c["n"] for c in answer["citations"]] == [1, 2, 3]
+    # The answer's citations first, then the retrieved sentences it does not cite.
+    assert [c["n"] for c in answer["citations"] + answer["related"]] == [1, 2, 3]
+    assert answer["answers"][0]["text"] == "Gabrielius Landsbergis"
     text = next(SEEDS.glob("*.txt")).read_text(encoding="utf-8")
     for c in answer["citations"]:
         assert CITATION_KEYS <= set(c)

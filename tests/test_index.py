@@ -290,9 +290,13 @@ def test_weak_citations_are_dropped_by_their_share_of_the_best_and_the_best_alwa
     # negative best is above the best, which would leave no citation at all.
     assert [h.row for h in strong(hits(-0.1, -0.3), 0.5)] == [0, 1]
     assert strong([], 0.5) == []
-    text = ["First.", "Second.", "Third."]
-    assert compose(hits(1.0, 0.9, 0.5), text, RefusalPolicy()) == "First. [1] Second. [2]"
-    assert compose(hits(-0.1, -0.2), text, RefusalPolicy()).startswith("First. [1]")
+    text, before = ["First.", "Second.", "Third."], ["", "", ""]
+    made = compose("Why did it happen?", hits(1.0, 0.9, 0.4), text, before, RefusalPolicy())
+    assert made.text == "First. [1] Second. [2]" and made.cited == [0, 1] and made.answers == []
+    assert compose("Why?", hits(-0.1, -0.2), text, before, RefusalPolicy()).text.startswith("First. [1]")
+    # With a reader, a sentence joins the answer when the reader says it answers the question too.
+    read = [SentenceHit(i, 1.0 - i / 10, 0.6, 0.5, 0, x) for i, x in enumerate((2.0, -1.5, 0.5))]
+    assert compose("Why?", read, text, before, RefusalPolicy()).cited == [0, 2]
 
 
 def test_a_ranking_sure_of_its_first_chunk_leaves_the_next_slots_to_the_others():
@@ -322,3 +326,22 @@ def test_a_chunks_best_sentence_cosine_is_read_for_many_chunks_at_once(tmp_path,
     expected = [cos[r.chunk_sents[c]].max() for c in rows]
     np.testing.assert_allclose(r._chunk_best(cos, rows), expected)
     assert r._chunk_best(cos, []).shape == (0,)
+
+
+def test_a_reader_rescores_the_best_sentences_and_its_logit_is_kept(tmp_path, corpus_dir, fake_embedder):
+    """The fusion of an optional reader (reader.py), with a stand-in that reads one word."""
+    import numpy as np
+
+    class WordReader:
+        def scores(self, question, passages):
+            return np.array([3.0 if "evacuated" in p else 0.0 for p in passages], np.float32)
+
+    engine = Engine(tmp_path / "idx", embedder=fake_embedder, reader=WordReader())
+    engine.index([corpus_dir])
+    engine.settings.reader_weight = 1.0  # enough for the stand-in's 3.0 to outweigh the word match
+    r = engine.retriever
+    q = r.query("What happened near Grindavik?")
+    top = r.sentences(q, r.search(q), k=3)
+    assert "evacuated" in r.sentence_text[top[0].row] and top[0].reader == 3.0
+    assert all(h.reader == 0.0 for h in top[1:])
+    assert "Residents were evacuated" in r.passage(top[0].row) and "Article: Volcano erupts" in r.passage(top[0].row)

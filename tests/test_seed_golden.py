@@ -64,4 +64,7 @@ def test_citations_are_strongest_first_and_distinct(seed_engine):
 def test_a_question_about_criticism_is_answered_by_the_critic_first(seed_engine, question, critic):
     """Not by a sentence that merely mentions the person (Trump's "I'm backing Ukraine")."""
     answer = seed_engine.ask(question)
-    assert critic in answer.citations[0].sentence and answer.answer.startswith(answer.citations[0].sentence)
+    assert critic in answer.citations[0].sentence
+    # The answer states the critic first, citing that sentence, and names nobody else as a critic.
+    assert [a["text"].split()[-1] for a in answer.answers] == [critic.split()[-1]]
+    assert answer.answer.startswith(answer.answers[0]["text"]) and answer.answers[0]["citations"] == [1]

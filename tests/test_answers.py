@@ -1,0 +1,160 @@
+"""Stated answers, cited and related sentences, with the real model and spaCy pipeline.
+
+The probes are issue 15's: the bakery owner, the cycle lane and the head judge (on short articles
+the project wrote, tests/data/local_news), the Lithuanian minister and who defended / criticised
+Hegseth on the seed article. Golden questions on the project's own articles check that the answer
+says the name, date or figure asked for and that its first citation is the sentence saying it.
+Probes the product still fails are expected failures (strict: one that starts passing fails the
+run, so its mark is removed), each with the reason measured.
+"""
+
+import re
+
+import pytest
+
+from conftest import ROOT, SEEDS
+
+LOCAL = ROOT / "tests" / "data" / "local_news"
+
+
+@pytest.fixture(scope="module")
+def news_engine(tmp_path_factory, real_embedder):
+    """The project's short articles in one real index."""
+    from rag.engine import Engine
+
+    engine = Engine(tmp_path_factory.mktemp("local-news-index"), embedder=real_embedder)
+    engine.index([LOCAL])
+    return engine
+
+
+def xfail(reason: str):
+    return pytest.mark.xfail(strict=True, reason=reason)
+
+
+# (question, what the stated answer must say, a phrase of the sentence it must cite first)
+GOLDEN = [
+    ("Who opposed the cycle lane?", "Dana Whitfield", "Councillor Dana Whitfield opposed"),
+    ("How much will the cycle lane cost?", "£2.4 million", "will cost £2.4 million"),
+    ("How many crossings a day will Island Link Ferries run?", "four", "four crossings a day"),
+    ("Who blamed fuel costs?", "Tomas Lindqvist", "Tomas Lindqvist blamed"),
+    ("When will the new ferry timetable start?", "1 November", "from 1 November"),
+    ("When did Mirela Sandu open the shop?", "2019", "opened the shop in 2019"),
+    ("How many people does the bakery employ?", "six people", "employs six people"),
+    pytest.param("Who owns the Quiet Harbour bakery?", "Mirela Sandu", "Its owner, Mirela Sandu", marks=xfail(
+        "the bun sentence, which names the bakery, outranks 'Its owner, Mirela Sandu, ...'")),
+    pytest.param("Who defended the cycle lane plan?", "Omar Haddad", "Omar Haddad defended", marks=xfail(
+        "refused: the word-and-cosine refusal rule (best cosine under 0.5)")),
+    pytest.param("Where did Mirela Sandu train as a pastry chef?", "Copenhagen", "pastry chef in Copenhagen",
+                 marks=xfail("the sentence opening with 'She' is not found for a question naming her")),
+]
+SEED_GOLDEN = [
+    pytest.param("Which former Lithuanian minister reacted to the defence secretary's remarks?",
+                 "Gabrielius Landsbergis", "Gabrielius Landsbergis posted",
+                 marks=xfail("refused: 'Lithuanian' is not 'Lithuania' in the refusal rule's name check")),
+    pytest.param("Who defended Hegseth's remarks?", "Stephen Wertheim", "concession to reality",
+                 marks=xfail("Trump's 'I'm backing Ukraine' ranks first; nothing in retrieval reads stance")),
+]
+
+
+def _check_stated(a, stated, phrase):
+    assert a.found, a.answer
+    assert a.answers and stated in a.answers[0]["text"], (a.answers, a.answer)
+    assert a.answer.startswith(a.answers[0]["text"])  # the answer leads with it
+    first = a.citations[a.answers[0]["citations"][0] - 1]
+    assert phrase in first.sentence and stated in first.sentence, first.sentence
+
+
+@pytest.mark.parametrize("question,stated,phrase", GOLDEN)
+def test_the_answer_states_what_was_asked_and_cites_the_sentence_saying_it(news_engine, question, stated, phrase):
+    _check_stated(news_engine.ask(question), stated, phrase)
+
+
+@pytest.mark.parametrize("question,stated,phrase", SEED_GOLDEN)
+def test_seed_probes(seed_engine, question, stated, phrase):
+    _check_stated(seed_engine.ask(question), stated, phrase)
+
+
+@xfail("refused: the word-and-cosine refusal rule")
+def test_what_did_the_head_judge_say_gives_the_judges_words(news_engine):
+    a = news_engine.ask("What did the head judge say?")
+    assert a.found, a.answer
+    assert "Every garden this year told a story" in a.answers[0]["text"]
+    assert "Priya Raman" in a.citations[0].sentence
+
+
+def test_who_criticised_names_the_critic_and_never_the_defender(seed_engine):
+    a = seed_engine.ask("Who criticised Hegseth?")
+    assert a.found, a.answer
+    names = [x["text"] for x in a.answers]
+    assert "Gabrielius Landsbergis" in names, a.answer
+    assert not any("Wertheim" in n or "Trump" in n for n in names), a.answer
+    assert a.answer.startswith(names[0])
+    # Each stated name cites a sentence that names that person.
+    for x in a.answers:
+        assert all(x["text"].split()[-1] in a.citations[n - 1].sentence for n in x["citations"])
+
+
+def test_what_did_x_ask_quotes_their_words(seed_engine):
+    a = seed_engine.ask("What did McFaul ask?")
+    assert a.found and a.answers
+    assert a.answers[0]["text"].startswith("Why is the Trump administration giving Putin gifts")
+    assert a.answers[0]["text"] in a.citations[a.answers[0]["citations"][0] - 1].sentence
+
+
+def test_citations_are_only_the_sentences_the_answer_uses_and_the_rest_is_related(seed_engine):
+    a = seed_engine.ask("Who criticised Hegseth?", top_k=8)
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", a.answer)}
+    assert markers == {c.n for c in a.citations}  # every citation is used, every marker listed
+    assert [c.n for c in a.citations] == list(range(1, len(a.citations) + 1))
+    assert len(a.citations) + len(a.related) <= 8 and a.related
+    assert not {c.sentence for c in a.citations} & {c.sentence for c in a.related}
+    out = a.to_json()
+    assert out["answers"] == a.answers and len(out["related"]) == len(a.related)
+    assert set(out["related"][0]) == set(out["citations"][0])  # the same fields
+
+
+@pytest.mark.parametrize("question", [
+    "Who won the Eurovision song contest?",
+    "What is the capital of France?",
+    pytest.param("How much does a cardamom bun cost?", marks=xfail("answered: every word is in the articles")),
+    pytest.param("What did Dana Whitfield say about the ferry timetable?",
+                 marks=xfail("answered: every name is in the articles")),
+])
+def test_questions_the_articles_do_not_answer_are_refused(news_engine, question):
+    a = news_engine.ask(question)
+    assert not a.found, a.answer
+    assert a.citations == [] and a.answers == []
+
+
+def test_asked_reads_the_wh_form():
+    from rag.statement import asked
+
+    assert asked("Who criticised Hegseth?").rest == "criticised Hegseth"
+    assert asked("Who did Trump call?").kind == "person" and asked("Who did Trump call?").rest == ""
+    assert asked("Who are they?").rest == ""
+    assert asked("How many people attended?").kind == "number" and asked("How many people attended?").unit == "people"
+    assert asked("When did the shop open?").kind == "date"
+    assert asked("Where is the bakery?").kind == "place"
+    said = asked("What did the head judge say?")
+    assert said.kind == "words" and said.speaker == "the head judge"
+    which = asked("Which iconic landmark is riddled with rust?")
+    assert which.kind == "entity" and which.head == "landmark" and which.subject
+    assert asked("Why did the council vote?").kind == ""
+
+
+def test_state_picks_the_entity_of_the_asked_kind():
+    from rag.statement import state
+
+    st = state("How many people attended the march?", ["About 3,000 people attended the march on 4 May."], [""])
+    assert st.parts[0][0] == "About 3,000 people"
+    st = state("When was the march?", ["About 3,000 people attended the march on 4 May."], [""])
+    assert st.parts[0][0] == "4 May"
+    st = state("Which landmark is riddled with rust?", ["The Eiffel Tower is riddled with rust, reports say."], [""])
+    assert "Eiffel Tower" in st.parts[0][0]
+    # A pronoun sentence names its person through the sentence before it.
+    st = state("Who trained in Copenhagen?", ["She trained as a pastry chef in Copenhagen."],
+               ["Its owner, Mirela Sandu, opened the shop in 2019."])
+    assert st.parts[0][0] == "Mirela Sandu"
+    # The question's own names are never its answer.
+    st = state("Who criticised Hegseth?", ["Mr Hegseth spoke in Brussels."], [""])
+    assert st is None
