@@ -85,13 +85,14 @@ class Composed:
     answers: list[dict] = field(default_factory=list)  # [{"text", "citations": [n, ...]}]
 
 
-def supporting(top: list[SentenceHit], policy: RefusalPolicy) -> list[SentenceHit]:
-    """The sentences an answer may draw on: the best, and those the reader also says answer the
-    question (without a reader, those scoring close to the best)."""
+def supporting(top: list[SentenceHit], policy: RefusalPolicy) -> list[int]:
+    """Where in `top` the sentences an answer may draw on are: the best, and those the reader also
+    says answer the question (without a reader, those scoring close to the best)."""
     if top and not math.isnan(top[0].reader):
-        return top[:1] + [h for h in top[1:policy.max_supporting]
-                          if not math.isnan(h.reader) and h.reader >= policy.reader_support]
-    return strong(top[: policy.answer_sentences], policy.answer_ratio)  # a prefix: `top` is best first
+        return [0] + [i for i in range(1, min(len(top), policy.max_supporting))
+                      if not math.isnan(top[i].reader) and top[i].reader >= policy.reader_support]
+    # `top` is best first, so the strong ones are a prefix.
+    return list(range(len(strong(top[: policy.answer_sentences], policy.answer_ratio))))
 
 
 def compose(question: str, top: list[SentenceHit], sentence_text: list[str], previous: list[str],
@@ -100,8 +101,8 @@ def compose(question: str, top: list[SentenceHit], sentence_text: list[str], pre
     marker; a plain answer of the best sentences when the question has no stated form."""
     from .statement import state
 
-    pool = supporting(top, policy)
-    at = [next(i for i, h in enumerate(top) if h is p) for p in pool]  # each one's place in `top`
+    at = supporting(top, policy)  # each pool sentence's place in `top`
+    pool = [top[i] for i in at]
     texts = [sentence_text[h.row].strip() for h in pool]
     sure = len(strong(pool, policy.state_ratio))  # a prefix of the pool, best first
     st = state(question, texts, [previous[i] for i in at], name_sentences=sure)

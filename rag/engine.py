@@ -62,6 +62,7 @@ class Retrieval:
     chunks: list[ChunkHit]
     sentences: list[SentenceHit]
     found: bool
+    allowed: np.ndarray | None = None  # the documents the user's filters let through (None: no filter)
     # The retriever (and through it the index version) that found these: the answer and its
     # citations read the same version even if a newer one is swapped in meanwhile.
     retriever: Retriever | None = field(default=None, repr=False, compare=False)
@@ -455,7 +456,7 @@ class Engine:
         found = is_answerable(r, query, top, hits_text, self.policy)
         if found:
             top = strong(top, self.policy.citation_ratio)
-        return Retrieval(question, query, hits, top, found, r)
+        return Retrieval(question, query, hits, top, found, q.allowed, r)
 
     def ask(self, question: str, top_k: int = DEFAULT_TOP_K, history=None, on_draft=None, filters=None) -> Answer:
         """Answer from the articles, citing exact sentences; `found` is False when they do not say.
@@ -469,11 +470,9 @@ class Engine:
             answer = self.generate(ret, on_draft)
         else:
             answer = self.answer(ret)
-        if filters is not None and filters.active:
-            mask = filters.mask(ret.retriever.data.documents if ret.retriever else self.documents)
-            note = f"searched only articles {filters.describe()}"
-            if mask is not None and not mask.any():
-                note = f"no article matches the filters ({filters.describe()})"
+        if ret.allowed is not None:
+            note = (f"searched only articles {filters.describe()}" if ret.allowed.any()
+                    else f"no article matches the filters ({filters.describe()})")
             answer.notice = f"{answer.notice}; {note}" if answer.notice else note
         return answer
 
@@ -542,7 +541,8 @@ class Engine:
         top = ret.sentences
         made = compose(ret.query, top, r.sentence_text, [r.previous(h.row) for h in top], self.policy)
         citations = [self.citation(n, top[i].row, top[i].score, r.data) for n, i in enumerate(made.cited, 1)]
-        rest = [i for i in range(len(top)) if i not in set(made.cited)]
+        cited = set(made.cited)
+        rest = [i for i in range(len(top)) if i not in cited]
         related = [self.citation(n, top[i].row, top[i].score, r.data)
                    for n, i in enumerate(rest, len(citations) + 1)]
         return Answer(ret.question, made.text, True, citations, rewritten=rewritten, answers=made.answers,

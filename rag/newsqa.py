@@ -21,16 +21,15 @@ Datasets are one JSONL format (`load_jsonl`), with adapters for RealTime QA and 
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
+from .text import fold
 
 WINDOW_TOKENS = 256
 BASELINE_WINDOWS = 5  # windows whose sentences a baseline ranks
@@ -47,13 +46,6 @@ class QA:
     doc_ids: list[str] = field(default_factory=list)  # dataset ids of the records that hold the answer
     unanswerable: bool = False
     qtype: str = ""
-
-
-def fold(text: str) -> str:
-    """Lower case, accents and punctuation removed, spaces collapsed: how answers are matched."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
-    return " ".join(re.sub(r"[^\w]+", " ", text).split())
 
 
 def contains_answer(text: str, answers: list[str]) -> bool:

