@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 from .retrieval import Retriever, SentenceHit
 from .text import key_terms, terms
@@ -17,6 +20,11 @@ NOT_FOUND = "I could not find this in these articles."
 class RefusalPolicy:
     """When to say "not in these articles" instead of citing loosely related sentences.
 
+    The answer comes from a logistic model of "the retrieved sentences answer this question"
+    (`answerability`, fitted on the dev halves of every dataset: benchmarks/fit_answerability.py)
+    whose inputs include the older word-and-cosine rule (`covers`), which stands alone when the
+    model file is missing:
+
     min_dense: the best sentence's cosine to the question below this means nothing is on topic,
     unless every name in the question is found (min_dense_all_names then applies): a short question
     about a named person ("What did James Cleverly say?") scores low cosines against long sentences.
@@ -24,6 +32,8 @@ class RefusalPolicy:
     above which the question is about something the articles do not cover.
     """
 
+    # The answerability model's probability from which to answer; None: the threshold fitted with it.
+    min_answerable: float | None = None
     min_dense: float = 0.5
     min_dense_all_names: float = 0.25  # when every name in the question is in the best chunks
     max_missing_keys: float = 0.3
@@ -35,9 +45,8 @@ class RefusalPolicy:
     answer_sentences: int = 3
     # A stated name comes only from sentences scoring within this share of the best: a cited
     # sentence may support the answer without its subject being one of the people asked for
-    # (nothing here reads stance: Trump's "I'm backing Ukraine" scores 0.89 of the critic's
-    # sentence for "who criticised Hegseth?"), so in practice a name comes from the best sentence
-    # unless another is as strong.
+    # (stance.py reads only words a lexicon rates; Trump's "I'm backing Ukraine" is neutral to it),
+    # so in practice a name comes from the best sentence unless another is as strong.
     state_ratio: float = 0.95
     # With the reader (reader.py): sentences after the best join the answer from this logit up,
     # at most `max_supporting` in all (a "who" answer naming several people cites each).
@@ -45,11 +54,70 @@ class RefusalPolicy:
     max_supporting: int = 3
 
 
-def is_answerable(retriever: Retriever, question: str, top: list[SentenceHit], hits_text: str,
-                  policy: RefusalPolicy) -> bool:
-    """True when the retrieved sentences answer the question (`covers`). The reader's logit is
-    not used here: no threshold on it held on both datasets (BENCHMARKS.md, issue 15)."""
-    return bool(top) and covers(question, top, hits_text, policy)
+def answerable(retriever: Retriever, question: str, top: list[SentenceHit], hits_text: str,
+               policy: RefusalPolicy) -> tuple[bool, float]:
+    """Whether the retrieved sentences answer the question, and the answerability model's
+    probability that they do: answered from `policy.min_answerable` (default: the threshold
+    fitted with the model). Without a model (its file missing), the word-and-cosine rule
+    (`covers`) decides and the probability is NaN."""
+    if not top:
+        return False, 0.0
+    model = _model()
+    if model is None:
+        return covers(question, top, hits_text, policy), float("nan")
+    threshold = model["threshold"] if policy.min_answerable is None else policy.min_answerable
+    f = answerability_features(retriever, question, top, hits_text, policy)
+    p = answerability(model, f)
+    # One sentence holding every word and name of the question, on topic, is about what was asked
+    # ("What did James Cleverly say?", "What did the head judge say?": short questions, which the
+    # training sets lack). On the dev and test halves of every dataset no unanswerable question
+    # does this (and 10 of 2,905 answerable ones do).
+    full_match = f[1] >= 0.999 and (not f[4] or f[5] == 1.0) and f[0] >= policy.min_dense_all_names
+    return p >= threshold or full_match, p
+
+
+FEATURES = (
+    "best sentence cosine",
+    "best sentence term coverage",
+    "share of the question's names and numbers missing from the best chunks",
+    "the same share, each name weighed by its idf",
+    "the question has names or numbers",
+    "every name and number found",
+    "the word-and-cosine rule (covers) answers",
+)
+MODEL_FILE = Path(__file__).with_name("answerability.json")
+
+
+def answerability_features(retriever: Retriever, question: str, top: list[SentenceHit], hits_text: str,
+                           policy: RefusalPolicy | None = None) -> list[float]:
+    """The FEATURES of one question, from what retrieval found (no model call). Whether the top
+    sentences name a thing of the asked kind (expected.py) was tried as a feature too: its
+    weights fitted opposite signs on the two halves of it and no dataset gained (BENCHMARKS.md)."""
+    keys = list(dict.fromkeys(key_terms(question)))
+    present = set(terms(hits_text))
+    absent = [k for k in keys if k not in present]
+    unseen = math.log(1 + 2 * max(1, len(retriever.chunk_text)))  # a name no chunk holds: rarer than any
+    weight = {k: retriever.idf.get(k, unseen) for k in keys}
+    rule = covers(question, top, hits_text, policy or RefusalPolicy()) if top else False
+    return [max((h.dense for h in top), default=0.0), max((h.lexical for h in top), default=0.0),
+            len(absent) / len(keys) if keys else 0.0,
+            sum(weight[k] for k in absent) / sum(weight.values()) if keys else 0.0,
+            float(bool(keys)), float(bool(keys) and not absent), float(rule)]
+
+
+@lru_cache(maxsize=1)
+def _model() -> dict | None:
+    try:
+        model = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return model if model.get("features") == list(FEATURES) else None
+
+
+def answerability(model: dict, features: list[float]) -> float:
+    """The model's probability that the retrieved sentences answer the question."""
+    z = model["bias"] + sum(c * (x - m) / s for c, x, m, s in zip(model["coef"], features, model["mean"], model["scale"]))
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
 def covers(question: str, top: list[SentenceHit], hits_text: str, policy: RefusalPolicy) -> bool:

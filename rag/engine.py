@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import index as index_io
-from .answer import NOT_FOUND, RefusalPolicy, compose, is_answerable, strong
+from .answer import NOT_FOUND, RefusalPolicy, answerable, compose, strong
 from .chunking import (
     DEFAULT_CHUNK_TOKENS,
     DEFAULT_OVERLAP_SENTENCES,
@@ -66,6 +66,14 @@ class Retrieval:
     # The retriever (and through it the index version) that found these: the answer and its
     # citations read the same version even if a newer one is swapped in meanwhile.
     retriever: Retriever | None = field(default=None, repr=False, compare=False)
+    answerability: float = float("nan")  # the answerability model's probability (answer.answerable)
+
+
+def hits_text(r: Retriever, hits: list[ChunkHit]) -> str:
+    """The best chunks' text with each one's title, outlet and date: where a question's names are
+    looked for when deciding whether the articles answer it."""
+    data = r.data
+    return " ".join(f"{_describe(data.documents[data.chunks[h.row, 1]])} {r.chunk_text[h.row]}" for h in hits[:6])
 
 
 def _describe(doc: Document) -> str:
@@ -451,12 +459,10 @@ class Engine:
         q = r.query(query, filters)
         hits = r.search(q, k=10)
         top = r.sentences(q, hits, k=max(1, top_k))
-        hits_text = " ".join(f"{_describe(data.documents[data.chunks[h.row, 1]])} {r.chunk_text[h.row]}"
-                             for h in hits[:6])
-        found = is_answerable(r, query, top, hits_text, self.policy)
+        found, p = answerable(r, query, top, hits_text(r, hits), self.policy)
         if found:
             top = strong(top, self.policy.citation_ratio)
-        return Retrieval(question, query, hits, top, found, q.allowed, r)
+        return Retrieval(question, query, hits, top, found, q.allowed, r, p)
 
     def ask(self, question: str, top_k: int = DEFAULT_TOP_K, history=None, on_draft=None, filters=None) -> Answer:
         """Answer from the articles, citing exact sentences; `found` is False when they do not say.

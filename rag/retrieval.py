@@ -10,7 +10,8 @@ import numpy as np
 from scipy import sparse
 
 from .clauses import clauses
-from .cues import cue_bonus
+from .expected import EntityReader
+from .stance import stance_bonus
 from .index import IndexData
 from .metadata import MetadataCues, without_outlets
 from .text import key_terms, terms
@@ -77,6 +78,11 @@ class Settings:
     reranker_depth: int = 10  # with a cross-encoder (rerank.py): the best of each ranking it reorders
     reader_depth: int = 16  # the best sentences the reader (reader.py) reads
     reader_weight: float = 0.1  # its logit's weight in a sentence's score
+    answer_type_weight: float = 0.1  # a sentence naming a thing of the asked kind (expected.py) gains this
+    actor_weight: float = 0.2  # for a subject "who" question, a sentence whose subject is such a person
+    answer_type_depth: int = 12  # among this many best sentences
+    stance_word: float = 0.12  # per sentence word leaning the way the question asks about (stance.py)
+    stance_penalty: float = 0.2  # "who ...?" with a stance: a sentence leaning neither way loses this
 
 
 class Retriever:
@@ -149,6 +155,7 @@ class Retriever:
                                      for r in self.sent_rows], len(self._term_col))
         self.chunk_names = [None] * len(data.chunks)  # names in each chunk and its title, read on demand
         self.cues = MetadataCues([d.source for d in docs], [d.published for d in docs])
+        self.entity_reader = EntityReader()
 
     def query(self, question: str, filters=None) -> Query:
         """Read a question: outlets and dates it names, its clauses, and every vector in one model call.
@@ -412,9 +419,13 @@ class Retriever:
         for r, views, typ in zip(order, cos.tolist(), typical):
             lex = [self._covered(w, r) for w in weights]
             best = max(c + s.lexical_weight * x * f for c, x, f in zip(views, lex, scale)) - typ
-            score = best + s.chunk_weight / (1 + rows[r]) + cue_bonus(q.text, self.sentence_text[r])
+            score = best + s.chunk_weight / (1 + rows[r])
+            if s.stance_word or s.stance_penalty:
+                score += stance_bonus(q.text, self.sentence_text[r], s.stance_word, s.stance_penalty)
             scored.append(SentenceHit(r, score, views[0], lex[0], rows[r]))
         scored.sort(key=lambda h: -h.score)
+        if s.answer_type_weight > 0 or s.actor_weight > 0:
+            scored = self._typed(q.text, scored)
         out: list[SentenceHit] = []
         seen: list[set[str]] = []
         depth = max(k, s.reader_depth if self.reader is not None else 0)
@@ -429,6 +440,25 @@ class Retriever:
         if self.reader is not None:
             out = self._read(q.text, out)
         return out[:k]
+
+    def _typed(self, question: str, scored: list[SentenceHit]) -> list[SentenceHit]:
+        """The best sentences that name a thing of the asked kind the question does not name
+        (expected.py) score `answer_type_weight` higher."""
+        from dataclasses import replace
+
+        from .statement import asked
+
+        s = self.settings
+        a = asked(question)
+        # "Who criticised X?": a sentence whose subject is a person the question does not name
+        # reports what that person did, a surer sign than a name anywhere in it.
+        w = s.actor_weight if a.actor else s.answer_type_weight
+        if w <= 0:
+            return scored
+        top = scored[: s.answer_type_depth]
+        holds = self.entity_reader.answers(question, [h.row for h in top], [self.sentence_text[h.row] for h in top])
+        top = [replace(h, score=h.score + w) if yes else h for h, yes in zip(top, holds)]
+        return sorted(top, key=lambda h: -h.score) + scored[s.answer_type_depth:]
 
     def passage(self, row: int) -> str:
         """Sentence `row` as the reader reads it: with its article's title, and the sentence before

@@ -43,22 +43,31 @@ _SPEECH = (r"(?:say|said|tell|told|write|wrote|post|posted|tweet|tweeted|warn|wa
            r"claim|claimed|ask|asked)")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Asked:
     """What a question asks for."""
 
-    kind: str = ""  # person, date, number, place, words, entity; "" when no stated form fits
+    kind: str = ""  # person, date, number, place, words, entity, identity; "" when no stated form fits
     rest: str = ""  # for a subject "who" question, the words after "who" ("criticised Hegseth")
-    speaker: str = ""  # "what did X say": X
+    speaker: str = ""  # "what did X say" and "who is X": X
     unit: str = ""  # "how many people": people
     head: str = ""  # "which former Lithuanian minister": minister
     subject: bool = False  # the "which NOUN" phrase is the question's subject
 
+    @property
+    def actor(self) -> bool:
+        """A "who did X?" question: it asks for the one who acted ("who criticised Hegseth?"),
+        not for whoever a description fits ("who is the individual accused of fraud ...?")."""
+        return self.kind == "person" and bool(self.rest) and not re.match(r"(?:is|was|are|were)\b", self.rest, re.I)
 
+
+@lru_cache(maxsize=4096)
 def asked(question: str) -> Asked:
     """Read the wh-form of a question (one sentence of English; follow-ups are rewritten first)."""
     q = " ".join(question.strip().split()).rstrip("?").strip()
     low = q.lower()
+    if m := re.match(r"[Ww]ho (?:is|was) ((?:(?:Mr|Mrs|Ms|Dr)\.? )?[A-Z][\w’'.-]*(?: [A-Z][\w’'.-]*)*)$", q):
+        return Asked("identity", speaker=m.group(1))  # "who is Stephen Wertheim?": what he is
     if m := re.match(r"(who|whom)\b\s*(.*)", q, re.I):
         rest = m.group(2)
         return Asked("person", rest="" if _OBJECT_START.match(rest) or m.group(1).lower() == "whom" else rest)
@@ -99,7 +108,7 @@ def _head_phrase(after_wh: str) -> tuple[str, bool]:
     # The phrase's last noun is its head: "former Lithuanian minister" asks for a minister.
     rest = doc[n:]
     subject = bool(len(rest)) and rest[0].pos_ in ("VERB", "AUX") and not (
-        rest[0].lemma_ in ("do", "be", "have", "will", "can") and len(rest) > 1 and rest[1].pos_ in ("PROPN", "PRON", "DET"))
+        re.fullmatch(_AUX, rest[0].lower_) and len(rest) > 1 and rest[1].pos_ in ("PROPN", "PRON", "DET"))
     return nouns[-1].text, subject
 
 
@@ -198,6 +207,8 @@ def state(question: str, sentences: list[str], previous: list[str], max_people: 
     qwords = _words(question)
     if a.kind == "words":
         return _words_of(a, sentences)
+    if a.kind == "identity":
+        return _identity(a, nlp(sentences[0]))
     if a.kind == "person":
         n = len(sentences) if name_sentences is None else max(1, name_sentences)
         return _people(a, list(nlp.pipe(sentences[:n])), previous, qwords, nlp, max_people)
@@ -208,6 +219,15 @@ def state(question: str, sentences: list[str], previous: list[str], max_people: 
     ents = _entities(doc, qwords, labels)
     if a.kind == "number" and a.unit:
         ents.sort(key=lambda e: not _near(doc, e, a.unit, after=True))
+    elif a.kind == "place":
+        # A small model labels some cities as organisations; what follows "in" or "at" is a place.
+        ents = ents or [e for e in _entities(doc, qwords, ("ORG",)) if e.root.dep_ == "pobj"
+                        and e.root.head.lower_ in ("in", "at")]
+        ents += [e for e in _entities(doc, qwords, ("ORG",)) if e.root.dep_ == "pobj"
+                 and e.root.head.lower_ in ("in", "at") and e not in ents]
+        # The place attached to what the question asks about: "trained as a pastry chef in
+        # Copenhagen before moving to Edinburgh" for "where did she train as a pastry chef?".
+        ents.sort(key=lambda e: _distance(e, qwords))
     elif a.kind == "entity":
         # The entity the sentence puts beside the question's noun ("former foreign minister
         # Gabrielius Landsbergis" for "which former minister"), else the subject when the question
@@ -225,13 +245,50 @@ def state(question: str, sentences: list[str], previous: list[str], max_people: 
     return Statement(f"{found.text} [1].", [(found.text, [found.index + 1])])
 
 
+def _distance(ent, qwords: set[str]) -> int:
+    """Steps up the parse from the entity to the nearest word the question shares (by its first
+    letters: "trained" for "train"); 99 when none is on the way to the root."""
+    stems = {w[:5] for w in qwords if len(w) > 2}
+    t, n = ent.root, 0
+    while t.head is not t and n < 6:
+        t, n = t.head, n + 1
+        if fold(t.text)[:5] in stems:
+            return n
+    return 99
+
+
+def _identity(a: Asked, doc) -> Statement | None:
+    """"Who is X?": what the best sentence says X is, from the phrase set beside X's name
+    ("Dr Stephen Wertheim, senior fellow at the Carnegie Endowment ...": an apposition) or the
+    title before it ("former foreign secretary James Cleverly")."""
+    words = _words(a.speaker) - {"mr", "mrs", "ms", "dr"}
+    for e in doc.ents:
+        if e.label_ != "PERSON" or not words & _words(e.text):
+            continue
+        appos = [t for t in e.root.children if t.dep_ == "appos"]
+        if appos:
+            what = doc[appos[0].left_edge.i:appos[0].right_edge.i + 1]
+        else:
+            before = [t for t in e.root.children if t.i < e.start and t.dep_ in ("compound", "amod", "nmod")
+                      and t.pos_ in ("NOUN", "ADJ") or t.dep_ == "conj" and t.i < e.start]
+            if not before:
+                continue
+            what = doc[min(t.left_edge.i for t in before):e.start]
+        text = _span_text(what).strip(" ,")
+        if text:
+            return Statement(f"{_span_text(e)} [1]: {text}.", [(text, [1])])
+    return None
+
+
 def _people(a: Asked, docs, previous: list[str], qwords: set[str], nlp, max_people: int) -> Statement | None:
     names: list[Found] = []
     for i, doc in enumerate(docs):
         ents = _subject_first(_entities(doc, qwords, PERSON))
-        if i > 0:
-            # A later sentence adds a person only as the subject of what it reports: "remarks by
-            # Mr Hegseth and Mr Trump jolted allies" names Trump, but not as the one who acted.
+        if i > 0 or a.rest:
+            # A person is named as the one who acted only as the subject of what the sentence
+            # reports: "remarks by Mr Hegseth and Mr Trump jolted allies" does not say Trump
+            # criticised anyone. (An object question, "who did Trump call?", takes any person of
+            # the best sentence.)
             ents = [e for e in ents if _is_subject(e)]
         if not ents and previous[i] and re.match(r"^\W*(he|she|they)\b", doc.text, re.I):
             ents = _subject_first(_entities(nlp(previous[i]), qwords, PERSON))[::-1][:1]
@@ -265,5 +322,6 @@ def _words_of(a: Asked, sentences: list[str]) -> Statement | None:
         m = _QUOTE.search(s)
         if m and (speaker & _words(s) or i == 0):
             quote = m.group(1).strip().rstrip(",")
-            return Statement(f"{a.speaker} said: “{quote}” [{i + 1}]", [(quote, [i + 1])])
+            speaker = a.speaker[0].upper() + a.speaker[1:]
+            return Statement(f"{speaker} said: “{quote}” [{i + 1}]", [(quote, [i + 1])])
     return None

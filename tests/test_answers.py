@@ -42,17 +42,16 @@ GOLDEN = [
     ("How many people does the bakery employ?", "six people", "employs six people"),
     pytest.param("Who owns the Quiet Harbour bakery?", "Mirela Sandu", "Its owner, Mirela Sandu", marks=xfail(
         "the bun sentence, which names the bakery, outranks 'Its owner, Mirela Sandu, ...'")),
-    pytest.param("Who defended the cycle lane plan?", "Omar Haddad", "Omar Haddad defended", marks=xfail(
-        "refused: the word-and-cosine refusal rule (best cosine under 0.5)")),
-    pytest.param("Where did Mirela Sandu train as a pastry chef?", "Copenhagen", "pastry chef in Copenhagen",
-                 marks=xfail("the sentence opening with 'She' is not found for a question naming her")),
+    ("Who defended the cycle lane plan?", "Omar Haddad", "Omar Haddad defended"),
+    ("Where did Mirela Sandu train as a pastry chef?", "Copenhagen", "pastry chef in Copenhagen"),
 ]
 SEED_GOLDEN = [
     pytest.param("Which former Lithuanian minister reacted to the defence secretary's remarks?",
                  "Gabrielius Landsbergis", "Gabrielius Landsbergis posted",
-                 marks=xfail("refused: 'Lithuanian' is not 'Lithuania' in the refusal rule's name check")),
+                 marks=xfail("refused: the answerability model gives 0.10 (best cosine 0.45, and 'Lithuanian' is "
+                                    "not 'Lithuania' in the share of names found)")),
     pytest.param("Who defended Hegseth's remarks?", "Stephen Wertheim", "concession to reality",
-                 marks=xfail("Trump's 'I'm backing Ukraine' ranks first; nothing in retrieval reads stance")),
+                 marks=xfail("Trump's 'I'm backing Ukraine' ranks first: 'defended' carries no stance in VADER's lexicon")),
 ]
 
 
@@ -74,7 +73,6 @@ def test_seed_probes(seed_engine, question, stated, phrase):
     _check_stated(seed_engine.ask(question), stated, phrase)
 
 
-@xfail("refused: the word-and-cosine refusal rule")
 def test_what_did_the_head_judge_say_gives_the_judges_words(news_engine):
     a = news_engine.ask("What did the head judge say?")
     assert a.found, a.answer
@@ -116,9 +114,9 @@ def test_citations_are_only_the_sentences_the_answer_uses_and_the_rest_is_relate
 @pytest.mark.parametrize("question", [
     "Who won the Eurovision song contest?",
     "What is the capital of France?",
-    pytest.param("How much does a cardamom bun cost?", marks=xfail("answered: every word is in the articles")),
+    pytest.param("How much does a cardamom bun cost?", marks=xfail("answered: every word is in the articles; nothing checks that a price is given")),
     pytest.param("What did Dana Whitfield say about the ferry timetable?",
-                 marks=xfail("answered: every name is in the articles")),
+                 marks=xfail("answered: every name is in the articles (answerability 0.26, threshold 0.25)")),
 ])
 def test_questions_the_articles_do_not_answer_are_refused(news_engine, question):
     a = news_engine.ask(question)
@@ -158,3 +156,68 @@ def test_state_picks_the_entity_of_the_asked_kind():
     # The question's own names are never its answer.
     st = state("Who criticised Hegseth?", ["Mr Hegseth spoke in Brussels."], [""])
     assert st is None
+
+
+def test_who_is_x_states_what_the_sentence_says_x_is():
+    from rag.statement import asked, state
+
+    assert asked("Who is Stephen Wertheim?").kind == "identity"
+    assert asked("Who is the secretary?").kind == "person"  # not a name: asks for a person
+    st = state("Who is Stephen Wertheim?", ["Dr Stephen Wertheim, senior fellow at the Carnegie Endowment, "
+                                            "described the comments as a concession."], [""])
+    assert st.parts[0][0] == "senior fellow at the Carnegie Endowment"
+    st = state("Who is James Cleverly?", ["Former foreign secretary James Cleverly said it was not a strong move."], [""])
+    assert st.parts[0][0].lower() == "former foreign secretary"
+
+
+def test_where_takes_the_place_attached_to_what_was_asked():
+    from rag.statement import state
+
+    st = state("Where did Mirela Sandu train as a pastry chef?",
+               ["She trained as a pastry chef in Copenhagen before moving to Edinburgh."], [""])
+    assert st.parts[0][0] == "Copenhagen"  # the small model labels it an organisation: "in" makes it a place
+
+
+def test_a_modal_verb_does_not_make_an_object_question_a_subject_one():
+    from rag.statement import asked
+
+    assert not asked("Which team will the coach pick?").subject
+    assert asked("Which team will win the cup?").subject
+
+
+def test_stance_is_read_from_the_question_and_the_sentence():
+    from rag.stance import leaning, question_stance, stance_bonus
+
+    assert question_stance("Who criticised Hegseth?") == -1
+    assert question_stance("Who praised the new bridge?") == 1
+    assert question_stance("Who defended the plan?") == 0  # no stance word: no change
+    assert question_stance("Who is Angry Birds' author?") == 0  # capitalised names are no stance
+    assert leaning("No deal, no talks: it sounds like abandoning them.", -1) == 3
+    assert stance_bonus("Who criticised the plan?", "I am backing the plan.", 0.1, 0.2) == -0.2
+    assert stance_bonus("How many died in the flood?", "No one was warned.", 0.1, 0.2) == 0.0  # topic, not stance
+
+
+def test_entity_reader_finds_sentences_naming_the_asked_kind():
+    from rag.expected import EntityReader
+
+    reader = EntityReader()
+    q = "How many employees did Meta lay off?"
+    texts = ["Meta CEO Mark Zuckerberg told executives that layoffs would begin.",
+             "Meta's job cuts will affect 11,000 employees, Zuckerberg wrote."]
+    assert reader.answers(q, [0, 1], texts) == [False, True]
+    # "Who criticised X?": the person must be the one who acted, the subject of the sentence.
+    q = "Who criticised the council?"
+    texts = ["Remarks by Mr Tom Reed about the council angered residents.", "Anna Berg criticised the council."]
+    assert reader.answers(q, [2, 3], texts) == [False, True]
+    assert reader.answers("Why did the council vote?", [3], texts[1:]) == [False]  # no kind asked
+
+
+def test_the_answerability_model_loads_and_refuses_a_question_about_what_no_article_names(news_engine):
+    from rag.answer import FEATURES, _model
+
+    model = _model()
+    assert model is not None and model["features"] == list(FEATURES)  # the committed fit matches the code
+    assert 0 < model["threshold"] < 1
+    for question, answerable in (("Who opposed the cycle lane?", True), ("Who won the Eurovision song contest?", False)):
+        ret = news_engine.retrieve(question)
+        assert (ret.answerability >= model["threshold"]) == answerable == ret.found, (question, ret.answerability)

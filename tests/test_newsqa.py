@@ -13,8 +13,8 @@ from rag.newsqa import QA, Baselines, contains_answer, fold, load_jsonl, score
 
 REALTIMEQA = Path(os.environ.get("REALTIMEQA_DIR", ROOT.parent / "shared" / "eval" / "realtimeqa"))
 # Floors a little under the figures measured on these subsets (session 9).
-MH_FLOORS = {"answer@3": 0.65, "article@3": 0.88, "answer_text": 0.53, "refused": 0.85}  # 0.705 / 0.923 / 0.589 / 0.952
-OWN_FLOORS = {"answer@3": 0.65, "article@3": 0.92, "answer_text": 0.65}  # measured 0.725 / 0.975 / 0.725
+MH_FLOORS = {"answer@3": 0.68, "article@3": 0.88, "answer_text": 0.57, "refused": 0.85}  # 0.729 / 0.915 / 0.628 / 0.952
+OWN_FLOORS = {"answer@3": 0.75, "article@3": 0.92, "answer_text": 0.75, "refused": 0.3}  # 0.825 / 0.975 / 0.825 / 0.4
 
 RECORDS = [
     {"id": "bakery", "title": "Bakery in Leith", "body": "The Quiet Harbour bakery in Leith sells a cardamom bun. "
@@ -98,9 +98,9 @@ def test_realtimeqa_subset_beats_floors(tmp_path):
                   "--index", ROOT / ".cache" / "realtimeqa-index", "--json", tmp_path / "r.json", timeout=1200)
     assert out.returncode == 0, out.stderr
     r = json.loads((tmp_path / "r.json").read_text())
-    # Floors a little under the figures measured on this subset (session 8: product 0.650 / 0.708,
+    # Floors a little under the figures measured on this subset (session 10: product 0.692 / 0.767,
     # dense 0.717, bm25 0.683); the baselines are scored beside it on the same questions.
-    assert r["product"]["answer@3"] >= 0.60 and r["product"]["article@3"] >= 0.65
+    assert r["product"]["answer@3"] >= 0.64 and r["product"]["article@3"] >= 0.72
     assert r["dense"]["answer@3"] >= 0.67 and r["bm25"]["answer@3"] >= 0.63
 
 

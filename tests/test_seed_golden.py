@@ -59,8 +59,12 @@ def test_citations_are_strongest_first_and_distinct(seed_engine):
     assert len({c.sentence for c in answer.citations}) == len(answer.citations)
 
 
-@pytest.mark.parametrize("question,critic", [("who criticised Hegseth?", "Gabrielius Landsbergis"),
-                                             ("Who criticised Trump?", "Mr McFaul")])
+@pytest.mark.parametrize("question,critic", [
+    ("who criticised Hegseth?", "Gabrielius Landsbergis"),
+    pytest.param("Who criticised Trump?", "Mr McFaul", marks=pytest.mark.xfail(strict=True, reason=(
+        "Biden 'stood firm in demanding Russia withdraw' ranks first: 'questioned' and 'giving Putin gifts' "
+        "carry no stance in VADER's lexicon; the seed-written word list that passed this is gone (issue 15)"))),
+])
 def test_a_question_about_criticism_is_answered_by_the_critic_first(seed_engine, question, critic):
     """Not by a sentence that merely mentions the person (Trump's "I'm backing Ukraine")."""
     answer = seed_engine.ask(question)
