@@ -98,8 +98,9 @@ def answerability_features(retriever: Retriever, question: str, top: list[Senten
     absent = [k for k in keys if k not in present]
     unseen = math.log(1 + 2 * max(1, len(retriever.chunk_text)))  # a name no chunk holds: rarer than any
     weight = {k: retriever.idf.get(k, unseen) for k in keys}
-    rule = covers(question, top, hits_text, policy or RefusalPolicy()) if top else False
-    return [max((h.dense for h in top), default=0.0), max((h.lexical for h in top), default=0.0),
+    best = max((h.dense for h in top), default=0.0)
+    rule = bool(top) and _covered(len(keys), len(absent), best, policy or RefusalPolicy())
+    return [best, max((h.lexical for h in top), default=0.0),
             len(absent) / len(keys) if keys else 0.0,
             sum(weight[k] for k in absent) / sum(weight.values()) if keys else 0.0,
             float(bool(keys)), float(bool(keys) and not absent), float(rule)]
@@ -121,17 +122,19 @@ def answerability(model: dict, features: list[float]) -> float:
 
 
 def covers(question: str, top: list[SentenceHit], hits_text: str, policy: RefusalPolicy) -> bool:
-    """The rule used without a reader: the retrieved text holds the question's names and numbers
-    and the best sentence is on topic."""
+    """The word-and-cosine rule: the retrieved text holds the question's names and numbers and
+    the best sentence is on topic."""
     keys = list(dict.fromkeys(key_terms(question)))
-    missing = 0
-    if keys:
-        present = set(terms(hits_text))
-        missing = sum(1 for k in keys if k not in present)
-        if missing / len(keys) > policy.max_missing_keys:
-            return False
-    best = max(h.dense for h in top)
-    return best >= policy.min_dense or (bool(keys) and missing == 0 and best >= policy.min_dense_all_names)
+    present = set(terms(hits_text)) if keys else set()
+    return _covered(len(keys), sum(1 for k in keys if k not in present), max(h.dense for h in top), policy)
+
+
+def _covered(n_keys: int, missing: int, best: float, policy: RefusalPolicy) -> bool:
+    """`covers` from its counts: the question's names and numbers, how many the best chunks lack,
+    and the best sentence's cosine."""
+    if n_keys and missing / n_keys > policy.max_missing_keys:
+        return False
+    return best >= policy.min_dense or (n_keys > 0 and missing == 0 and best >= policy.min_dense_all_names)
 
 
 def strong(top: list[SentenceHit], ratio: float) -> list[SentenceHit]:

@@ -455,7 +455,6 @@ class Engine:
         question = check_question(question)
         query = rewrite(question, history) if history else question
         r = self.retriever
-        data = r.data
         q = r.query(query, filters)
         hits = r.search(q, k=10)
         top = r.sentences(q, hits, k=max(1, top_k))

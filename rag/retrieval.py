@@ -11,7 +11,7 @@ from scipy import sparse
 
 from .clauses import clauses
 from .expected import EntityReader
-from .stance import stance_bonus
+from .stance import asked_stance, stance_bonus
 from .index import IndexData
 from .metadata import MetadataCues, without_outlets
 from .text import key_terms, terms
@@ -415,13 +415,14 @@ class Retriever:
         # A short clause is covered in full by any short sentence that names its two or three terms
         # (a league table's "7. Green Bay Packers (6-6)"): its coverage counts in proportion.
         scale = [1.0] + [min(1.0, len(t) / s.clause_terms_full) for t in parts[1:]]
+        sign = asked_stance(q.text) if s.stance_word or s.stance_penalty else 0
         scored = []
         for r, views, typ in zip(order, cos.tolist(), typical):
             lex = [self._covered(w, r) for w in weights]
             best = max(c + s.lexical_weight * x * f for c, x, f in zip(views, lex, scale)) - typ
             score = best + s.chunk_weight / (1 + rows[r])
-            if s.stance_word or s.stance_penalty:
-                score += stance_bonus(q.text, self.sentence_text[r], s.stance_word, s.stance_penalty)
+            if sign:
+                score += stance_bonus(sign, self.sentence_text[r], s.stance_word, s.stance_penalty)
             scored.append(SentenceHit(r, score, views[0], lex[0], rows[r]))
         scored.sort(key=lambda h: -h.score)
         if s.answer_type_weight > 0 or s.actor_weight > 0:

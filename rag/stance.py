@@ -60,15 +60,17 @@ def leaning(sentence: str, sign: int) -> int:
     return sum(1 for w in words if lex.get(w, 0.0) >= LEAN)
 
 
-def stance_bonus(question: str, sentence: str, per_word: float, penalty: float) -> float:
-    """Extra score for a sentence that leans the way the question asks about."""
+def asked_stance(question: str) -> int:
+    """The stance a question asks about (`question_stance`), read only from a question asking who
+    did something (statement.Asked.actor): in "how many people died in the flood?" and "who is the
+    man accused of fraud?" the negative words are the topic, not a stance asked about."""
     from .statement import asked
 
-    if not asked(question).actor:
-        # "how many people died in the flood?" and "who is the man accused of fraud?" are
-        # negative in topic; only "who criticised / praised ...?" asks about a stance.
-        return 0.0
-    sign = question_stance(question)
+    return question_stance(question) if asked(question).actor else 0
+
+
+def stance_bonus(sign: int, sentence: str, per_word: float, penalty: float) -> float:
+    """Extra score for a sentence that leans the way `sign` (`asked_stance`) says the question asks."""
     if not sign:
         return 0.0
     n = leaning(sentence, sign)

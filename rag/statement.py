@@ -221,10 +221,8 @@ def state(question: str, sentences: list[str], previous: list[str], max_people: 
         ents.sort(key=lambda e: not _near(doc, e, a.unit, after=True))
     elif a.kind == "place":
         # A small model labels some cities as organisations; what follows "in" or "at" is a place.
-        ents = ents or [e for e in _entities(doc, qwords, ("ORG",)) if e.root.dep_ == "pobj"
-                        and e.root.head.lower_ in ("in", "at")]
         ents += [e for e in _entities(doc, qwords, ("ORG",)) if e.root.dep_ == "pobj"
-                 and e.root.head.lower_ in ("in", "at") and e not in ents]
+                 and e.root.head.lower_ in ("in", "at")]
         # The place attached to what the question asks about: "trained as a pastry chef in
         # Copenhagen before moving to Edinburgh" for "where did she train as a pastry chef?".
         ents.sort(key=lambda e: _distance(e, qwords))

@@ -186,15 +186,16 @@ def test_a_modal_verb_does_not_make_an_object_question_a_subject_one():
 
 
 def test_stance_is_read_from_the_question_and_the_sentence():
-    from rag.stance import leaning, question_stance, stance_bonus
+    from rag.stance import asked_stance, leaning, question_stance, stance_bonus
 
     assert question_stance("Who criticised Hegseth?") == -1
     assert question_stance("Who praised the new bridge?") == 1
     assert question_stance("Who defended the plan?") == 0  # no stance word: no change
     assert question_stance("Who is Angry Birds' author?") == 0  # capitalised names are no stance
     assert leaning("No deal, no talks: it sounds like abandoning them.", -1) == 3
-    assert stance_bonus("Who criticised the plan?", "I am backing the plan.", 0.1, 0.2) == -0.2
-    assert stance_bonus("How many died in the flood?", "No one was warned.", 0.1, 0.2) == 0.0  # topic, not stance
+    assert stance_bonus(asked_stance("Who criticised the plan?"), "I am backing the plan.", 0.1, 0.2) == -0.2
+    assert asked_stance("How many died in the flood?") == 0  # topic, not stance
+    assert asked_stance("Who is the man accused of fraud?") == 0
 
 
 def test_entity_reader_finds_sentences_naming_the_asked_kind():

@@ -27,7 +27,7 @@ SHARED = ROOT.parent / "shared" / "eval"
 
 def records(engine, questions) -> list[dict]:
     from rag.answer import covers
-    from rag.engine import _describe
+    from rag.engine import hits_text
 
     r = engine.retriever
     s = engine.settings
@@ -37,9 +37,7 @@ def records(engine, questions) -> list[dict]:
         hits = r.search(query, k=10)
         top = r.sentences(query, hits, k=s.reader_depth)
         data = r.data
-        hits_text = " ".join(f"{_describe(data.documents[data.chunks[h.row, 1]])} {r.chunk_text[h.row]}"
-                             for h in hits[:6])
-        rule = covers(q.question, top[:5], hits_text, engine.policy)
+        rule = covers(q.question, top[:5], hits_text(r, hits), engine.policy)
         out.append({"q": q, "rows": [h.row for h in top], "base": np.array([h.score - s.reader_weight * h.reader
                                                                             for h in top]),
                     "logit": np.array([h.reader for h in top]), "rule": rule,
