@@ -5,11 +5,14 @@ Run it through `rag serve`, which mounts it with the HTTP API; `python ui.py` al
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
 import queue
+import re
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import gradio as gr
@@ -28,7 +31,11 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_PASTE_CHARS = 200_000
 MAX_UPLOAD_FILES = 5  # per "Add" (the server caps one upload request at 25 MB)
 LOCK_WAIT_SECONDS = 120  # an "Add" waits this long for another writer (a `rag index` run), then says so
-_MD_SPECIAL = {c: f"&#{ord(c)};" for c in "\\`*_[]()!#|~$"}
+# One pass over the text: HTML's specials and markdown's punctuation become entities together, so no
+# entity made for one is escaped again by the other (html.escape then a markdown pass showed "&#x27;").
+_ENTITIES = str.maketrans({**{c: f"&#{ord(c)};" for c in "\\`*_[]()!#|~$"},
+                           "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"})
+CONTEXT_CHARS = 220  # of a cited sentence's paragraph shown on each side of it
 DRAFT_NOTE = "Drafting: not yet checked against the sources; unsupported claims will be removed."
 
 
@@ -38,8 +45,7 @@ def escape(text: str) -> str:
     Markdown punctuation becomes numeric entities, and "://" and "www." are broken up so the
     renderer's autolinker does not turn a URL in an article into a live link.
     """
-    out = "".join(_MD_SPECIAL.get(c, c) for c in html.escape(text, quote=True))
-    return out.replace("://", "&#58;//").replace("www.", "www&#46;")
+    return text.translate(_ENTITIES).replace("://", "&#58;//").replace("www.", "www&#46;")
 
 
 def _unbracket(text: str) -> str:
@@ -48,11 +54,30 @@ def _unbracket(text: str) -> str:
 
 
 def _paragraph(doc_text: str, start: int, end: int) -> tuple[str, str, str]:
-    """The line (paragraph) around a sentence, split into before / sentence / after."""
+    """The line (paragraph) around a sentence, split into before / sentence / after, each side cut
+    to about `CONTEXT_CHARS` at a space: a long paragraph would make one answer a page tall."""
     p0 = doc_text.rfind("\n", 0, start) + 1
     p1 = doc_text.find("\n", end)
     p1 = len(doc_text) if p1 < 0 else p1
-    return doc_text[p0:start], doc_text[start:end], doc_text[end:p1]
+    before, after = doc_text[p0:start], doc_text[end:p1]
+    if len(before) > CONTEXT_CHARS:
+        cut = before.find(" ", len(before) - CONTEXT_CHARS)
+        before = "… " + before[cut + 1:] if cut >= 0 else before
+    if len(after) > CONTEXT_CHARS:
+        cut = after.rfind(" ", 0, CONTEXT_CHARS)
+        after = after[:cut] + " …" if cut > 0 else after
+    return before, doc_text[start:end], after
+
+
+def _link_markers(escaped: str, key: str, cites: dict) -> str:
+    """Escaped text with each [n] of a cited sentence made a link to that source in this answer."""
+    def link(m: re.Match) -> str:
+        c = cites.get(int(m.group(1)))
+        if c is None:
+            return f"[{m.group(1)}]"
+        return f'<a class="rag-cite" href="#{key}-{c.n}">[{c.n}]</a>'
+
+    return re.sub(r"&#91;(\d+)&#93;", link, escaped)
 
 
 def upload_root() -> Path:
@@ -80,36 +105,59 @@ def uploaded_file(f) -> Path:
     return real
 
 
-def render_sources(engine: Engine, answer, show_scores: bool = False, related: bool = False) -> str:
-    """Each cited sentence (or, with `related`, each retrieved sentence the answer does not cite)
-    highlighted inside its paragraph, with title, outlet, date and link."""
+def render_sources(engine: Engine, answer, show_scores: bool = False, related: bool = False, key: str = "") -> str:
+    """The cited sentences (or, with `related`, the retrieved ones the answer does not cite) grouped
+    by article: one collapsible card per article (title, outlet, date, link to the original) listing
+    its sentences, each highlighted inside its paragraph. `key` makes each sentence's id unique
+    in the page, for the answer's [n] links."""
     cites = answer.related if related else answer.citations
     if not cites:
         return ""
     docs = {d.doc_id: d for d in (answer.documents if answer.documents is not None else engine.documents)}
-    parts = ['<div class="rag-sources">']
+    by_article: dict[str, list] = {}
     for c in cites:
-        doc = docs.get(c.doc_id)
-        before, sent, after = _paragraph(doc.text, c.start, c.end) if doc else ("", c.sentence, "")
-        meta = " · ".join(escape(x) for x in (c.source, c.published[:10]) if x)
-        link = ""
-        if c.url.startswith(("http://", "https://")):
-            link = f' · <a href="{html.escape(c.url, quote=True)}" target="_blank" rel="noopener noreferrer">link</a>'
-        score = f" · score {c.score:.3f}" if show_scores else ""
-        parts.append(
-            f'<div class="rag-source" data-n="{c.n}"><b>[{c.n}]</b> <b>{escape(c.title)}</b>'
-            f'{" · " + meta if meta else ""}{link}{score}<br>'
-            f'<span class="rag-para">{escape(before)}<mark class="rag-cited">{escape(sent)}</mark>{escape(after)}'
-            f"</span></div>"
-        )
+        by_article.setdefault(c.doc_id, []).append(c)
+    parts = ['<div class="rag-sources">']
+    for doc_id, group in by_article.items():
+        first = group[0]
+        meta = " · ".join(escape(x) for x in (first.source, first.published[:10]) if x)
+        n = len(group)
+        parts.append(f'<details class="rag-article" open><summary><span class="rag-title">{escape(first.title)}</span>'
+                     f'{f" <span class=rag-meta>{meta}</span>" if meta else ""}'
+                     f' <span class="rag-count">{n} sentence{"s" if n > 1 else ""}</span></summary>')
+        if first.url.startswith(("http://", "https://")):
+            parts.append(f'<div class="rag-link"><a href="{html.escape(first.url, quote=True)}" target="_blank" '
+                         f'rel="noopener noreferrer">Original article</a></div>')
+        doc = docs.get(doc_id)
+        for c in group:
+            before, sent, after = _paragraph(doc.text, c.start, c.end) if doc else ("", c.sentence, "")
+            score = f' <span class="rag-score">score {c.score:.3f}</span>' if show_scores else ""
+            parts.append(
+                f'<div class="rag-source" id="{key}-{c.n}" data-n="{c.n}" tabindex="-1"><span class="rag-n">[{c.n}]</span>{score} '
+                f'<span class="rag-para">{escape(before)}<mark class="rag-cited">{escape(sent)}</mark>{escape(after)}'
+                f"</span></div>")
+        parts.append("</details>")
     parts.append("</div>")
     return "".join(parts)
 
 
-def format_answer(engine: Engine, answer, show_scores: bool = False) -> str:
-    lines = [_unbracket(escape(answer.answer))]
+def format_answer(engine: Engine, answer, show_scores: bool = False, key: str | None = None) -> str:
+    """The answer card: the stated answer first, then the sentences that support it, each [n] a
+    link to its source; then the cited sources grouped by article, and the related passages."""
+    key = key or f"rag-{uuid.uuid4().hex[:10]}"
+    cites = {c.n: c for c in answer.citations}
+    lines = []
     if answer.rewritten:
-        lines.insert(0, f"<i>Searched for: {escape(answer.rewritten)}</i>")
+        lines.append(f"<i>Searched for: {escape(answer.rewritten)}</i>")
+    card = ['<div class="rag-card">']
+    body = answer.answer
+    if answer.lead and body.startswith(answer.lead):
+        card.append(f'<p class="rag-lead">{_link_markers(escape(answer.lead), key, cites)}</p>')
+        body = body[len(answer.lead):].strip()
+    if body:
+        card.append(f'<p class="rag-support">{_link_markers(escape(body), key, cites)}</p>')
+    card.append("</div>")
+    lines.append("".join(card))
     if answer.notice:
         lines.append(f"<i>{escape(answer.notice)}</i>")
     if answer.claims:
@@ -117,10 +165,10 @@ def format_answer(engine: Engine, answer, show_scores: bool = False) -> str:
         marks = [f'<span class="rag-kept">✓ supported:</span> {escape(c["text"])}' if c["supported"] else
                  f'<span class="rag-removed">✗ removed:</span> {escape(c["text"])}' for c in answer.claims]
         lines.append("<b>Claims checked against their sources</b><br>" + "<br>".join(marks))
-    sources = render_sources(engine, answer, show_scores)
+    sources = render_sources(engine, answer, show_scores, key=key)
     if sources:
-        lines.append("<b>Sources</b>" + sources)
-    related = render_sources(engine, answer, show_scores, related=True)
+        lines.append('<p class="rag-heading">Sources</p>' + sources)
+    related = render_sources(engine, answer, show_scores, related=True, key=key)
     if related:
         lines.append(f'<details class="rag-related"><summary>Related passages ({len(answer.related)})</summary>'
                      f"{related}</details>")
@@ -215,7 +263,7 @@ class ChatApp:
                 problems.append(f"pasted text is over {MAX_PASTE_CHARS} characters")
             else:
                 try:
-                    docs.append(from_text(pasted, f"pasted/{int(time.time() * 1000)}",
+                    docs.append(from_text(pasted, f"pasted/{hashlib.sha256(pasted.strip().encode('utf-8', 'replace')).hexdigest()[:16]}",
                                           max_chars=self.engine.max_document_chars))
                 except InputError as e:
                     problems.append(str(e))
@@ -236,34 +284,144 @@ class ChatApp:
             log.error("%s", e)
             return "⚠️ The articles could not be added: the index cannot be written right now; nothing was added."
         progress(1.0)
+        if report.embedded_documents == 0 and not problems:
+            return f"Already in the index: nothing new was added (it holds {report.documents} articles)."
         msg = f"Added {len(docs)} article(s); the index now holds {report.documents}."
         return msg + (f" Skipped: {escape('; '.join(problems))}" if problems else "")
 
 
 CSS = """
-.rag-source{margin:.4em 0;padding:.4em;border-left:3px solid #f0b429;font-size:.92em}
-mark.rag-cited{background:#fde68a;padding:0 .1em}
+.rag-card{margin:0 0 .6em}
+.rag-lead{font-size:1.08em;font-weight:600;margin:0 0 .4em}
+.rag-support{margin:0}
+a.rag-cite{position:relative;text-decoration:none;font-weight:600;padding:0 .1em;border-radius:3px;
+  color:var(--link-text-color,#1d4ed8)}
+a.rag-cite:hover,a.rag-cite:focus{text-decoration:underline}
+a.rag-cite:focus-visible{outline:2px solid #2563eb;outline-offset:1px}
+a.rag-cite:hover::after,a.rag-cite:focus::after{content:attr(aria-label);position:absolute;left:0;top:1.5em;
+  z-index:20;width:min(22em,70vw);padding:.45em .6em;border-radius:6px;font-weight:400;font-size:.88em;
+  line-height:1.35;white-space:normal;background:#111827;color:#f9fafb;box-shadow:0 2px 8px rgba(0,0,0,.3)}
+.rag-heading{font-weight:700;margin:.6em 0 .2em}
+details.rag-article{margin:.35em 0;padding:.3em .5em;border:1px solid var(--border-color-primary,#d1d5db);
+  border-radius:6px}
+details.rag-article>summary{cursor:pointer;line-height:1.35}
+.rag-title{font-weight:600}
+.rag-meta,.rag-count,.rag-link{font-size:.85em;opacity:.85}
+.rag-count{margin-left:.3em}
+@media (max-width:640px){.rag-title{display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical;
+  overflow:hidden}.rag-para{font-size:.95em}}
+.rag-source{margin:.35em 0;padding:.3em .5em;border-left:3px solid #b45309;font-size:.92em;scroll-margin:4em}
+.rag-source.rag-flash{outline:3px solid #2563eb;outline-offset:2px}
+.rag-n{font-weight:700}
+mark.rag-cited{background:#fde68a;color:#1f2937;padding:0 .1em}
 .rag-kept{color:#15803d;font-weight:600}
 .rag-removed{color:#b91c1c;font-weight:600}
-details.rag-related summary{cursor:pointer;font-weight:600}
-details.rag-related .rag-source{border-left-color:#9ca3af}
+details.rag-related>summary{cursor:pointer;font-weight:600}
+details.rag-related .rag-source{border-left-color:#6b7280}
+.dark mark.rag-cited{background:#854d0e;color:#fefce8}
+.dark a.rag-cite{color:#93c5fd}
+.dark .rag-kept{color:#4ade80}
+.dark .rag-removed{color:#f87171}
 """
+
+# Behaviour the chat's markup cannot carry (the sanitiser drops inline handlers), delegated from the
+# document so it holds for every answer: an [n] link opens, scrolls to and flashes its source; the
+# input keeps focus across answers (it is disabled while one streams); a new question scrolls to
+# the top of its answer, not to the bottom of its sources; empty input is not sent.
+HEAD = """<script>
+(() => {
+  const input = () => document.querySelector('textarea[data-testid="textbox"]') ||
+                      document.querySelector('textarea');
+  document.addEventListener('click', (e) => {
+    const a = e.target.closest && e.target.closest('a.rag-cite');
+    if (!a) return;
+    e.preventDefault();
+    const el = document.getElementById(a.getAttribute('href').slice(1));
+    if (!el) return;
+    for (let d = el.closest('details'); d; d = d.parentElement && d.parentElement.closest('details')) d.open = true;
+    el.scrollIntoView({block: 'center'});
+    el.classList.add('rag-flash');
+    el.focus({preventScroll: true});
+    setTimeout(() => el.classList.remove('rag-flash'), 2000);
+  }, true);
+  document.addEventListener('keydown', (e) => {
+    const box = input();
+    if (e.target === box && e.key === 'Enter' && !e.shiftKey && !box.value.trim()) {
+      e.preventDefault(); e.stopImmediatePropagation();
+    }
+  }, true);
+  document.addEventListener('click', (e) => {
+    const b = e.target.closest && e.target.closest('button.submit-button');
+    const box = input();
+    if (b && box && !box.value.trim()) { e.preventDefault(); e.stopImmediatePropagation(); }
+  }, true);
+  // The sanitiser drops title, aria- and data- attributes: a marker's tip (the cited sentence, its
+  // outlet and date) is read from its source when it is first hovered or focused.
+  const tip = (e) => {
+    const a = e.target.closest && e.target.closest('a.rag-cite');
+    if (!a || a.hasAttribute('aria-label')) return;
+    const el = document.getElementById(a.getAttribute('href').slice(1));
+    const mark = el && el.querySelector('mark');
+    if (!mark) return;
+    let s = mark.textContent.trim();
+    if (s.length > 200) s = s.slice(0, 200).replace(/\\s+\\S*$/, '') + ' …';
+    const meta = el.closest('details') && el.closest('details').querySelector('.rag-meta');
+    a.setAttribute('aria-label', `source ${a.textContent.replace(/\\D/g, '')}: “${s}”` +
+                   (meta ? ` (${meta.textContent.trim()})` : ''));
+  };
+  document.addEventListener('mouseover', tip, true);
+  document.addEventListener('focusin', tip, true);
+  let seen = 0;
+  new MutationObserver(() => {
+    const box = input();
+    const asked = document.querySelectorAll('.message-row.user-row');
+    if (asked.length > seen) {
+      seen = asked.length;
+      asked[asked.length - 1].scrollIntoView({block: 'start'});
+    }
+    const idle = !document.activeElement || document.activeElement === document.body;
+    if (box && !box.disabled && idle) box.focus({preventScroll: true});
+  }).observe(document.documentElement, {subtree: true, childList: true, attributes: true,
+                                          attributeFilter: ['disabled']});
+})();
+</script>"""
+
+
+def _header(engine: Engine) -> str:
+    """The page's one h1 and what is indexed."""
+    try:
+        n = len(engine.documents)
+    except RagError:
+        n = 0
+    what = f"{n} article{'s' if n != 1 else ''} indexed" if n else "No articles indexed yet"
+    return ("# Ask the news\n"
+            f"Answers quote the exact sentences they come from; when the articles do not say, the answer "
+            f"says so. **{what}**; add your own under *Add articles*.")
+
+
+def _validate_question(message, *_):
+    """Checked in the page before the question is sent: nothing happens on empty input, and an
+    over-long question is refused with its length instead of being cut."""
+    text = message if isinstance(message, str) else str((message or {}).get("text", ""))
+    if len(text.strip()) > MAX_QUESTION_CHARS:
+        return gr.validate(False, f"The question is {len(text.strip()):,} characters; the limit is "
+                                  f"{MAX_QUESTION_CHARS:,}. Please shorten it.")
+    return gr.validate(bool(text.strip()), "Type a question first.")
 
 
 def build(engine: Engine, compact: bool = False) -> gr.Blocks:
-    """The chat (and, unless compact, the article upload panel) as Gradio Blocks."""
+    """The chat (and, unless compact, the article list and upload panels) as Gradio Blocks."""
     app = ChatApp(engine)
     with gr.Blocks(title="News Q&A with cited sentences", fill_height=True) as demo:
-        if not compact:
-            gr.Markdown("## Ask the news\nAnswers quote the exact sentences they come from. "
-                        "When the articles do not say, the answer says so.")
+        header = None if compact else gr.Markdown(_header(engine))
         # The compact widget has no settings: every pixel goes to the answer and its sources.
+        # render=False: ChatInterface places them in its accordion, below the chat.
         extra = [] if compact else [
-            gr.Checkbox(label="Show scores", value=False),
+            gr.Checkbox(label="Show scores", value=False, render=False),
             # Empty values by default: API clients that send only (message, show_scores) still work.
-            gr.Textbox(label="Only these outlets (comma-separated)", max_lines=1, value=""),
-            gr.Textbox(label="Published since (YYYY-MM-DD)", max_lines=1, value=""),
-            gr.Textbox(label="Published until (YYYY-MM-DD)", max_lines=1, value=""),
+            gr.Textbox(label="Only these outlets (comma-separated)", max_lines=1, value="", render=False),
+            gr.Textbox(label="Published since (YYYY-MM-DD)", max_lines=1, value="", render=False),
+            gr.Textbox(label="Published until (YYYY-MM-DD)", max_lines=1, value="", render=False),
         ]
         chat = gr.ChatInterface(
             app.chat,
@@ -271,10 +429,15 @@ def build(engine: Engine, compact: bool = False) -> gr.Blocks:
             # None for the checkbox: the examples show as buttons in the empty chat, not as a table.
             examples=EXAMPLES[:2] if compact else [[q, None, None, None, None] for q in EXAMPLES],
             additional_inputs=extra,
-            additional_inputs_accordion=gr.Accordion("Filters and scores", open=False),
+            additional_inputs_accordion=gr.Accordion("Filters and scores", open=False, render=False),
             chatbot=gr.Chatbot(height=None if not compact else 420, sanitize_html=True, render_markdown=True,
-                               label="Answers"),
-            textbox=gr.Textbox(placeholder="Ask about the articles…", max_length=MAX_QUESTION_CHARS, submit_btn=True),
+                               label="Answers", autoscroll=False,
+                               placeholder="Ask a question about the indexed articles. Each answer cites the "
+                                           "exact sentences it comes from."),
+            textbox=gr.Textbox(placeholder="Ask about the articles…", label="Your question", show_label=False,
+                               submit_btn=True),
+            validator=_validate_question,
+            autoscroll=False,
             fill_height=True,
         )
         if not compact:
@@ -283,7 +446,12 @@ def build(engine: Engine, compact: bool = False) -> gr.Blocks:
                                 label="Upload .txt / .md / .html / .json (5 MB each)")
                 pasted = gr.Textbox(lines=6, label="…or paste an article (first line is the title)")
                 status = gr.Markdown()
-                gr.Button("Add to the index").click(app.add, [files, pasted], status, api_name="add")
+                gr.Button("Add to the index").click(app.add, [files, pasted], status, api_name="add").then(
+                    lambda msg: (gr.update(value=None), gr.update(value="")) if msg.startswith(("Added", "Already"))
+                    else (gr.update(), gr.update()), status, [files, pasted], api_visibility="undocumented",
+                    queue=False).then(lambda: _header(engine), None, header, api_visibility="undocumented",
+                                      queue=False)
+            demo.load(lambda: _header(engine), None, header, api_visibility="undocumented", queue=False)
         del chat
     return demo
 

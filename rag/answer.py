@@ -154,6 +154,7 @@ class Composed:
     text: str
     cited: list[int]  # indices into the retrieved sentences
     answers: list[dict] = field(default_factory=list)  # [{"text", "citations": [n, ...]}]
+    lead: str = ""  # the stated answer that opens `text` ("" when the question has no stated form)
 
 
 def supporting(top: list[SentenceHit], policy: RefusalPolicy) -> list[int]:
@@ -186,4 +187,4 @@ def compose(question: str, top: list[SentenceHit], sentence_text: list[str], pre
     lead = re.sub(r"\[(\d+)\]", lambda m: f"[{number[int(m.group(1))]}]", st.lead)
     body = " ".join(f"{texts[i]} [{n}]" for n, i in enumerate(used, 1))
     answers = [{"text": t, "citations": [number[j] for j in idx]} for t, idx in st.parts]
-    return Composed(f"{lead} {body}", [at[i] for i in used], answers)
+    return Composed(f"{lead} {body}", [at[i] for i in used], answers, lead)

@@ -8,6 +8,7 @@ from .text import _WORD
 
 _PRONOUN = re.compile(r"\b(he|she|him|her|his|hers|they|them|their|it|its|this|that|these|those)\b", re.I)
 _FOLLOW_UP = re.compile(r"^\s*(and|but|also|what about|how about|then)\b", re.I)
+ERROR_MARK = "⚠️"  # how the chat's error replies begin (ui.py)
 _SKIP = {"who", "what", "when", "where", "why", "how", "which", "and", "but", "the", "mr", "mrs", "ms", "dr",
          "did", "does", "is", "was", "i", "a", "an", "in", "on", "of"}
 
@@ -45,6 +46,22 @@ def normalise_history(history) -> list[dict]:
         role = turn.get("role", "user")
         if role in ("user", "assistant"):
             out.append({"role": role, "content": _text(turn.get("content"))})
+    return _without_errors(out)
+
+
+def _without_errors(turns: list[dict]) -> list[dict]:
+    """The conversation without its failed exchanges: an empty question, and a question whose
+    reply was an error message ("⚠️ ...") together with that reply. Neither is what the
+    conversation is about, and a follow-up ("who is he?") must reach past them."""
+    out: list[dict] = []
+    for t in turns:
+        if t["role"] == "user" and not t["content"].strip():
+            continue
+        if t["role"] == "assistant" and t["content"].lstrip().startswith(ERROR_MARK):
+            if out and out[-1]["role"] == "user":
+                out.pop()
+            continue
+        out.append(t)
     return out
 
 

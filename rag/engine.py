@@ -551,7 +551,7 @@ class Engine:
         related = [self.citation(n, top[i].row, top[i].score, r.data)
                    for n, i in enumerate(rest, len(citations) + 1)]
         return Answer(ret.question, made.text, True, citations, rewritten=rewritten, answers=made.answers,
-                      related=related, documents=r.data.documents)
+                      related=related, documents=r.data.documents, lead=made.lead)
 
     def citation(self, n: int, row: int, score: float, data: index_io.IndexData | None = None) -> Citation:
         data = data if data is not None else self.load()

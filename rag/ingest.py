@@ -173,7 +173,11 @@ def _from_plain(text: str, path: Path, doc_id: str, label: str) -> Document:
 def _from_html(html: str, path: Path, doc_id: str, label: str) -> Document:
     try:
         import trafilatura
-        result = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, favor_precision=True)
+        # No extensive date search: it reads a footer's "© 2025" as 2025-01-01; no date is better
+        # than a wrong one. Dates in the page's metadata, <time> elements and URL are still read.
+        result = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, favor_precision=True,
+                                             date_extraction_params={"extensive_search": False,
+                                                                     "original_date": True})
     except ImportError as e:
         # lxml 6 moved lxml.html.clean, which trafilatura imports, into the lxml_html_clean package.
         package = "lxml_html_clean" if "lxml_html_clean" in str(e) else (e.name or "trafilatura").split(".")[0]

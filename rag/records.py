@@ -71,6 +71,9 @@ class Answer:
     answers: list[dict] = field(default_factory=list)
     # Retrieved sentences the answer does not cite, best first (the same fields as citations).
     related: list[Citation] = field(default_factory=list)
+    # The stated answer that opens `answer` ("Gabrielius Landsbergis [1] criticised Hegseth."), or ""
+    # when the question has no stated form; the rest of `answer` is the supporting sentences.
+    lead: str = ""
     # The documents of the index version that answered (not in JSON): the UI shows each cited
     # sentence in its paragraph from these, even after a newer version is swapped in.
     documents: list[Document] | None = field(default=None, repr=False, compare=False)
@@ -91,4 +94,6 @@ class Answer:
             out["claims"] = self.claims
         if self.notice:
             out["notice"] = self.notice
+        if self.lead:
+            out["lead"] = self.lead
         return out

@@ -216,8 +216,10 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None, public_ur
     full = ui.build(engine).queue(default_concurrency_limit=CONCURRENCY, max_size=MAX_WAITING)
     compact = ui.build(engine, compact=True).queue(default_concurrency_limit=CONCURRENCY, max_size=MAX_WAITING)
     limit = f"{ui.MAX_UPLOAD_BYTES // (1024 * 1024)}mb"  # refused by the server, not only by the browser
-    gr.mount_gradio_app(app, compact, path="/embed", show_error=False, css=ui.CSS, max_file_size=limit)
-    gr.mount_gradio_app(app, full, path="", show_error=False, css=ui.CSS, max_file_size=limit)
+    # The widget is framed in other sites' pages: no Gradio footer, API or settings links in it.
+    gr.mount_gradio_app(app, compact, path="/embed", show_error=False, css=ui.CSS, head=ui.HEAD,
+                        max_file_size=limit, footer_links=[])
+    gr.mount_gradio_app(app, full, path="", show_error=False, css=ui.CSS, head=ui.HEAD, max_file_size=limit)
     # Gradio copies any server path a client names in a file input into its cache before a handler
     # sees it, and checks the path only for apps started with launch(), never for mounted ones
     # (gradio.processing_utils._check_allowed returns early unless `has_launched`). Mounted, these

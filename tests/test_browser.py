@@ -129,3 +129,150 @@ def test_llm_answer_streams_as_a_draft_then_shows_each_claims_check(stub, page, 
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+# -- issue 16: the answer card, grouped sources and the display bugs a reader met first ---------
+BOX = "textarea[data-testid=textbox]"
+APOSTROPHE = ("Riverside ferry timetable\n"
+              "The harbour master said the ferry didn't run on Sunday because the pier's lights failed. "
+              "Passengers weren't told until the morning.\n")
+
+
+def ask_box(frame, question):
+    box = frame.locator(BOX)
+    box.fill(question)
+    box.press("Enter")
+
+
+def test_answer_card_links_each_marker_to_its_source_grouped_by_article(server, page):
+    page.goto(server["url"] + "/")
+    ask_box(page, QUESTION)
+    card = page.locator(".rag-card").last
+    card.wait_for(timeout=60_000)
+    page.locator(".rag-lead", has_text="Gabrielius Landsbergis").last.wait_for(timeout=30_000)
+    # Only the cited sentences, one card per article (the seed is one article).
+    sources = page.locator(".rag-sources").first
+    assert sources.locator("details.rag-article").count() == 1
+    assert sources.locator(".rag-source").count() == page.locator(".rag-support a.rag-cite").count()
+    link = page.locator(".rag-support a.rag-cite", has_text="[2]").last
+    # Hovering (or focusing) a marker shows the cited sentence.
+    link.hover()
+    assert link.get_attribute("aria-label").startswith("source 2: “")
+    assert link.evaluate("e => getComputedStyle(e, '::after').content").startswith('"source 2: “')
+    # Collapse the article first: the link must open it again.
+    sources.locator("details.rag-article > summary").first.click()
+    link.click()
+    target = page.locator(".rag-source.rag-flash")
+    target.wait_for(timeout=5_000)
+    assert target.get_attribute("id").endswith("-2")
+    assert target.is_visible() and target.evaluate("e => e.closest('details').open")
+    assert page.evaluate("document.activeElement.id").endswith("-2")
+    page.screenshot(path=str(SHOTS / "answer-card.png"))
+
+
+def test_keyboard_only_ask_and_follow_up_keeps_focus_in_the_box(server, page):
+    page.goto(server["url"] + "/")
+    box = page.locator(BOX)
+    box.wait_for(timeout=30_000)
+    box.focus()
+    page.keyboard.type("What did McFaul ask?")
+    page.keyboard.press("Enter")
+    page.locator(".rag-card").first.wait_for(timeout=60_000)
+    page.wait_for_function("document.activeElement && document.activeElement.matches('textarea[data-testid=textbox]')"
+                           " && !document.activeElement.disabled", timeout=30_000)
+    # An empty Enter adds nothing: no bubble, no error turn to break the follow-up.
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(1500)
+    assert page.locator(".message-row.user-row").count() == 1
+    page.keyboard.type("who is he?")
+    page.keyboard.press("Enter")
+    page.locator(".rag-card").nth(1).wait_for(timeout=60_000)
+    assert "McFaul" in page.locator(".message-row.bot-row").last.inner_text()
+
+
+def test_an_over_long_question_is_refused_with_its_length_not_cut(server, page):
+    page.goto(server["url"] + "/")
+    ask_box(page, "why " * 300)
+    page.get_by_text("the limit is 1,000").first.wait_for(timeout=30_000)
+    assert page.locator(".message-row.user-row").count() == 0
+
+
+def test_apostrophes_show_as_apostrophes_and_the_highlight_reads_in_dark_mode(server, browser):
+    from gradio_client import Client
+
+    status = Client(server["url"] + "/", verbose=False).predict([], APOSTROPHE, api_name="/add")
+    assert status.startswith(("Added", "Already")), status
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
+    page = ctx.new_page()
+    try:
+        page.goto(server["url"] + "/?__theme=dark")
+        ask_box(page, "Why didn't the Riverside ferry run on Sunday?")
+        cited = page.locator("mark.rag-cited", has_text="didn't run")
+        cited.first.wait_for(timeout=60_000)
+        assert "&#" not in page.locator(".message-row.bot-row").last.inner_text()
+        fg, bg = cited.first.evaluate("e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]")
+        assert contrast(fg, bg) >= 4.5, (fg, bg)
+        page.screenshot(path=str(SHOTS / "phone-dark.png"))
+    finally:
+        ctx.close()
+
+
+def test_pasting_an_article_twice_indexes_it_once_and_clears_the_box(server, page):
+    text = "Tidewater library reopens\nThe Tidewater library reopened on Monday after a two-year repair of its roof.\n"
+    page.goto(server["url"] + "/")
+    page.get_by_role("button", name="Add articles").click()
+    pasted = page.get_by_label("…or paste an article (first line is the title)")
+    pasted.fill(text)
+    page.get_by_role("button", name="Add to the index").click()
+    page.get_by_text("Added 1 article").wait_for(timeout=60_000)
+    page.wait_for_function("[...document.querySelectorAll('textarea')].every(t => !t.value.includes('Tidewater'))",
+                           timeout=10_000)
+    count = page.locator("h1 + p strong, p strong").first.inner_text()
+    pasted.fill(text)
+    page.get_by_role("button", name="Add to the index").click()
+    page.get_by_text("Already in the index").wait_for(timeout=60_000)
+    assert page.locator("p strong").first.inner_text() == count
+
+
+def test_the_chat_comes_before_its_settings_and_says_what_is_indexed(server, page):
+    page.goto(server["url"] + "/")
+    page.locator(BOX).wait_for(timeout=30_000)
+    assert page.locator("h1").count() == 1
+    assert page.get_by_text("articles indexed").or_(page.get_by_text("article indexed")).count() >= 1
+    chat_y = page.locator(BOX).bounding_box()["y"]
+    scores = page.get_by_text("Filters and scores").bounding_box()["y"]
+    assert chat_y < scores
+    assert not page.get_by_label("Show scores").is_visible()  # inside the closed accordion
+
+
+def test_widget_keeps_the_answer_in_view(server, page, tmp_path):
+    (tmp_path / "index.html").write_text(
+        "<!doctype html><meta charset=utf-8><title>Host</title><h1>My site</h1>"
+        f'<iframe id="w" src="{server["url"]}/embed/" style="width:390px;height:640px;border:0"></iframe>',
+        encoding="utf-8")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    host = http.server.ThreadingHTTPServer(("127.0.0.1", server["host_port"]), handler)
+    threading.Thread(target=host.serve_forever, daemon=True).start()
+    try:
+        page.goto(f"http://127.0.0.1:{server['host_port']}/index.html")
+        frame = page.frame("w") or page.frames[-1]
+        frame = page.frame_locator("#w")
+        ask_box(frame, QUESTION)
+        frame.locator(".rag-sources").first.wait_for(timeout=60_000)
+        page.wait_for_timeout(1000)
+        lead = frame.locator(".rag-card").last
+        assert lead.evaluate("e => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }")
+        assert frame.get_by_text("Built with Gradio").count() == 0
+        page.screenshot(path=str(SHOTS / "widget-answer-in-view.png"))
+    finally:
+        host.shutdown()
+
+
+def contrast(fg: str, bg: str) -> float:
+    """WCAG contrast ratio of two CSS rgb()/rgba() colours."""
+    def lum(css):
+        r, g, b = (float(x) / 255 for x in css[css.index("(") + 1:css.index(")")].split(",")[:3])
+        f = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+        return 0.2126 * f[0] + 0.7152 * f[1] + 0.0722 * f[2]
+    a, b = sorted((lum(fg), lum(bg)), reverse=True)
+    return (a + 0.05) / (b + 0.05)

@@ -57,3 +57,15 @@ def test_pasted_text():
     assert doc.title == "My title" and doc.sha256
     with pytest.raises(InputError, match="empty"):
         from_text("  \n ", "pasted-2")
+
+
+def test_html_without_a_date_gets_none_not_the_footers_copyright_year(tmp_path):
+    page = ("<html><head><title>Council approves lane</title></head><body><article><h1>Council approves lane</h1>"
+            "<p>The council approved the new cycle lane on Main Street after a long debate among members of the "
+            "transport committee.</p><p>Residents said the lane would make the street safer for children walking "
+            "to school every day.</p></article><footer>© 2025 Example News</footer></body></html>")
+    (tmp_path / "a.html").write_text(page, encoding="utf-8")
+    (tmp_path / "b.html").write_text(page.replace(
+        "<head>", '<head><meta property="article:published_time" content="2024-03-05T10:00:00Z">'), encoding="utf-8")
+    assert load_file(tmp_path / "a.html", "a")[0].published == ""
+    assert load_file(tmp_path / "b.html", "b")[0].published == "2024-03-05"
