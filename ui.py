@@ -332,11 +332,14 @@ HEAD = """<script>
 (() => {
   const input = () => document.querySelector('textarea[data-testid="textbox"]') ||
                       document.querySelector('textarea');
+  const marker = (e) => e.target.closest && e.target.closest('a.rag-cite');
+  const source = (a) => document.getElementById(a.getAttribute('href').slice(1));  // its sentence
+  const empty = () => { const box = input(); return box && !box.value.trim(); };
   document.addEventListener('click', (e) => {
-    const a = e.target.closest && e.target.closest('a.rag-cite');
+    const a = marker(e);
     if (!a) return;
     e.preventDefault();
-    const el = document.getElementById(a.getAttribute('href').slice(1));
+    const el = source(a);
     if (!el) return;
     for (let d = el.closest('details'); d; d = d.parentElement && d.parentElement.closest('details')) d.open = true;
     el.scrollIntoView({block: 'center'});
@@ -344,23 +347,19 @@ HEAD = """<script>
     el.focus({preventScroll: true});
     setTimeout(() => el.classList.remove('rag-flash'), 2000);
   }, true);
+  const unsent = (e) => { e.preventDefault(); e.stopImmediatePropagation(); };
   document.addEventListener('keydown', (e) => {
-    const box = input();
-    if (e.target === box && e.key === 'Enter' && !e.shiftKey && !box.value.trim()) {
-      e.preventDefault(); e.stopImmediatePropagation();
-    }
+    if (e.target === input() && e.key === 'Enter' && !e.shiftKey && empty()) unsent(e);
   }, true);
   document.addEventListener('click', (e) => {
-    const b = e.target.closest && e.target.closest('button.submit-button');
-    const box = input();
-    if (b && box && !box.value.trim()) { e.preventDefault(); e.stopImmediatePropagation(); }
+    if (e.target.closest && e.target.closest('button.submit-button') && empty()) unsent(e);
   }, true);
   // The sanitiser drops title, aria- and data- attributes: a marker's tip (the cited sentence, its
   // outlet and date) is read from its source when it is first hovered or focused.
   const tip = (e) => {
-    const a = e.target.closest && e.target.closest('a.rag-cite');
+    const a = marker(e);
     if (!a || a.hasAttribute('aria-label')) return;
-    const el = document.getElementById(a.getAttribute('href').slice(1));
+    const el = source(a);
     const mark = el && el.querySelector('mark');
     if (!mark) return;
     let s = mark.textContent.trim();
@@ -402,11 +401,11 @@ def _header(engine: Engine) -> str:
 def _validate_question(message, *_):
     """Checked in the page before the question is sent: nothing happens on empty input, and an
     over-long question is refused with its length instead of being cut."""
-    text = message if isinstance(message, str) else str((message or {}).get("text", ""))
-    if len(text.strip()) > MAX_QUESTION_CHARS:
-        return gr.validate(False, f"The question is {len(text.strip()):,} characters; the limit is "
+    text = (message if isinstance(message, str) else str((message or {}).get("text", ""))).strip()
+    if len(text) > MAX_QUESTION_CHARS:
+        return gr.validate(False, f"The question is {len(text):,} characters; the limit is "
                                   f"{MAX_QUESTION_CHARS:,}. Please shorten it.")
-    return gr.validate(bool(text.strip()), "Type a question first.")
+    return gr.validate(bool(text), "Type a question first.")
 
 
 def build(engine: Engine, compact: bool = False) -> gr.Blocks:
@@ -441,6 +440,9 @@ def build(engine: Engine, compact: bool = False) -> gr.Blocks:
             fill_height=True,
         )
         if not compact:
+            def recount() -> str:  # the header again, after an "Add" or on a page load
+                return _header(engine)
+
             with gr.Accordion("Add articles", open=False):
                 files = gr.File(file_count="multiple", file_types=[".txt", ".md", ".html", ".htm", ".json", ".jsonl"],
                                 label="Upload .txt / .md / .html / .json (5 MB each)")
@@ -449,9 +451,8 @@ def build(engine: Engine, compact: bool = False) -> gr.Blocks:
                 gr.Button("Add to the index").click(app.add, [files, pasted], status, api_name="add").then(
                     lambda msg: (gr.update(value=None), gr.update(value="")) if msg.startswith(("Added", "Already"))
                     else (gr.update(), gr.update()), status, [files, pasted], api_visibility="undocumented",
-                    queue=False).then(lambda: _header(engine), None, header, api_visibility="undocumented",
-                                      queue=False)
-            demo.load(lambda: _header(engine), None, header, api_visibility="undocumented", queue=False)
+                    queue=False).then(recount, None, header, api_visibility="undocumented", queue=False)
+            demo.load(recount, None, header, api_visibility="undocumented", queue=False)
         del chat
     return demo
 

@@ -1,5 +1,6 @@
 """A real browser (Playwright driving Debian's Chromium) against a real `rag serve`."""
 
+import contextlib
 import functools
 import http.server
 import shutil
@@ -45,10 +46,29 @@ def page(browser):
     ctx.close()
 
 
+BOX = "textarea[data-testid=textbox]"  # the chat's input (its placeholder is cleared while an answer streams)
+
+
 def ask(frame, question):
-    box = frame.get_by_placeholder("Ask about the articles…")
+    box = frame.locator(BOX)
     box.fill(question)
     box.press("Enter")
+
+
+@contextlib.contextmanager
+def host_page(server, tmp_path, width: int, height: int):
+    """Another site's page on the allowed origin, framing the widget at width x height; its URL."""
+    (tmp_path / "index.html").write_text(
+        "<!doctype html><meta charset=utf-8><title>Host</title><h1>My site</h1>"
+        f'<iframe id="w" src="{server["url"]}/embed/" style="width:{width}px;height:{height}px;border:0"></iframe>',
+        encoding="utf-8")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    host = http.server.ThreadingHTTPServer(("127.0.0.1", server["host_port"]), handler)
+    threading.Thread(target=host.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server['host_port']}/index.html"
+    finally:
+        host.shutdown()
 
 
 def test_chat_shows_answer_and_highlighted_sentence(server, page):
@@ -64,21 +84,12 @@ def test_chat_shows_answer_and_highlighted_sentence(server, page):
 
 
 def test_widget_inside_a_host_page_on_another_port(server, page, tmp_path):
-    (tmp_path / "index.html").write_text(
-        "<!doctype html><meta charset=utf-8><title>Host</title><h1>My site</h1>"
-        f'<iframe id="w" src="{server["url"]}/embed/" style="width:440px;height:700px;border:0"></iframe>',
-        encoding="utf-8")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    host = http.server.ThreadingHTTPServer(("127.0.0.1", server["host_port"]), handler)
-    threading.Thread(target=host.serve_forever, daemon=True).start()
-    try:
-        page.goto(f"http://127.0.0.1:{server['host_port']}/index.html")
+    with host_page(server, tmp_path, 440, 700) as url:
+        page.goto(url)
         frame = page.frame_locator("#w")
         ask(frame, QUESTION)
         frame.locator("mark.rag-cited", has_text="Gabrielius Landsbergis").first.wait_for(timeout=60_000)
         page.screenshot(path=str(SHOTS / "widget-in-host-page.png"), full_page=True)
-    finally:
-        host.shutdown()
 
 
 def test_hostile_article_renders_as_text(server, page, tmp_path):
@@ -132,21 +143,14 @@ def test_llm_answer_streams_as_a_draft_then_shows_each_claims_check(stub, page, 
 
 
 # -- issue 16: the answer card, grouped sources and the display bugs a reader met first ---------
-BOX = "textarea[data-testid=textbox]"
 APOSTROPHE = ("Riverside ferry timetable\n"
               "The harbour master said the ferry didn't run on Sunday because the pier's lights failed. "
               "Passengers weren't told until the morning.\n")
 
 
-def ask_box(frame, question):
-    box = frame.locator(BOX)
-    box.fill(question)
-    box.press("Enter")
-
-
 def test_answer_card_links_each_marker_to_its_source_grouped_by_article(server, page):
     page.goto(server["url"] + "/")
-    ask_box(page, QUESTION)
+    ask(page, QUESTION)
     card = page.locator(".rag-card").last
     card.wait_for(timeout=60_000)
     page.locator(".rag-lead", has_text="Gabrielius Landsbergis").last.wait_for(timeout=30_000)
@@ -192,7 +196,7 @@ def test_keyboard_only_ask_and_follow_up_keeps_focus_in_the_box(server, page):
 
 def test_an_over_long_question_is_refused_with_its_length_not_cut(server, page):
     page.goto(server["url"] + "/")
-    ask_box(page, "why " * 300)
+    ask(page, "why " * 300)
     page.get_by_text("the limit is 1,000").first.wait_for(timeout=30_000)
     assert page.locator(".message-row.user-row").count() == 0
 
@@ -206,7 +210,7 @@ def test_apostrophes_show_as_apostrophes_and_the_highlight_reads_in_dark_mode(se
     page = ctx.new_page()
     try:
         page.goto(server["url"] + "/?__theme=dark")
-        ask_box(page, "Why didn't the Riverside ferry run on Sunday?")
+        ask(page, "Why didn't the Riverside ferry run on Sunday?")
         cited = page.locator("mark.rag-cited", has_text="didn't run")
         cited.first.wait_for(timeout=60_000)
         assert "&#" not in page.locator(".message-row.bot-row").last.inner_text()
@@ -246,26 +250,16 @@ def test_the_chat_comes_before_its_settings_and_says_what_is_indexed(server, pag
 
 
 def test_widget_keeps_the_answer_in_view(server, page, tmp_path):
-    (tmp_path / "index.html").write_text(
-        "<!doctype html><meta charset=utf-8><title>Host</title><h1>My site</h1>"
-        f'<iframe id="w" src="{server["url"]}/embed/" style="width:390px;height:640px;border:0"></iframe>',
-        encoding="utf-8")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    host = http.server.ThreadingHTTPServer(("127.0.0.1", server["host_port"]), handler)
-    threading.Thread(target=host.serve_forever, daemon=True).start()
-    try:
-        page.goto(f"http://127.0.0.1:{server['host_port']}/index.html")
-        frame = page.frame("w") or page.frames[-1]
+    with host_page(server, tmp_path, 390, 640) as url:
+        page.goto(url)
         frame = page.frame_locator("#w")
-        ask_box(frame, QUESTION)
+        ask(frame, QUESTION)
         frame.locator(".rag-sources").first.wait_for(timeout=60_000)
         page.wait_for_timeout(1000)
         lead = frame.locator(".rag-card").last
         assert lead.evaluate("e => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }")
         assert frame.get_by_text("Built with Gradio").count() == 0
         page.screenshot(path=str(SHOTS / "widget-answer-in-view.png"))
-    finally:
-        host.shutdown()
 
 
 def contrast(fg: str, bg: str) -> float:
