@@ -55,6 +55,15 @@ case "${1:-}" in
         echo "dev.sh: chromium is not installed (sudo apt-get install chromium); browser tests will be skipped" >&2
       fi
     fi
+    # axe-core, the accessibility checker the browser tests load into each page, from npm.
+    if [ ! -f .cache/node_modules/axe-core/axe.min.js ]; then
+      if command -v npm >/dev/null 2>&1; then
+        npm install -s --prefix .cache --no-audit --no-fund "axe-core@4.14.1" >/dev/null \
+          || echo "dev.sh: could not install axe-core; the accessibility tests will be skipped" >&2
+      else
+        echo "dev.sh: npm is not installed (apt-get install npm); the accessibility tests will be skipped" >&2
+      fi
+    fi
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   *)

@@ -13,15 +13,18 @@ import re
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 
-from rag import Engine, InputError, RagError
+from rag import Engine, InputError, RagError, feedback
 from rag.engine import MAX_QUESTION_CHARS
 from rag.errors import IndexBusy
 from rag.filters import parse_filters
 from rag.ingest import from_text, load_file
+from rag.records import Document
 
 log = logging.getLogger("rag.ui")
 EXAMPLES = ["who criticised Hegseth?", "What did McFaul ask?", "Who is Stephen Wertheim?",
@@ -149,7 +152,7 @@ def format_answer(engine: Engine, answer, show_scores: bool = False, key: str | 
     lines = []
     if answer.rewritten:
         lines.append(f"<i>Searched for: {escape(answer.rewritten)}</i>")
-    card = ['<div class="rag-card">']
+    card = [f'<div class="rag-card" id="{key}">']
     body = answer.answer
     if answer.lead and body.startswith(answer.lead):
         card.append(f'<p class="rag-lead">{_link_markers(escape(answer.lead), key, cites)}</p>')
@@ -175,12 +178,45 @@ def format_answer(engine: Engine, answer, show_scores: bool = False, key: str | 
     return "\n\n".join(lines)
 
 
+CHAT_ADDED = ("upload/", "pasted/")  # the ids of articles added through the chat: the only ones it removes
+LIST_ROWS = 100  # articles listed at once; the search narrows the rest
+KEPT_ANSWERS = 500  # answers remembered for feedback (the newest; older ones are rated as unknown)
+_KEY = re.compile(r"\brag-[0-9a-f]{10}\b")
+
+
 class ChatApp:
-    """State shared by the chat handlers: one engine, one write lock."""
+    """State shared by the chat handlers: one engine, one write lock, the answers given lately."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
         self.write_lock = threading.Lock()
+        # key -> the answer's JSON: a rating is stored with what the server said, never with what
+        # the client sends back as the message.
+        self.answers: OrderedDict[str, dict] = OrderedDict()
+        self._answers_lock = threading.Lock()
+
+    def _card(self, answer, show_scores: bool) -> str:
+        key = f"rag-{uuid.uuid4().hex[:10]}"
+        with self._answers_lock:
+            self.answers[key] = answer.to_json()
+            while len(self.answers) > KEPT_ANSWERS:
+                self.answers.popitem(last=False)
+        return format_answer(self.engine, answer, show_scores, key=key)
+
+    def rate(self, data: gr.LikeData) -> None:
+        """A thumbs up or down on an answer: logged beside the index with the question, the answer and
+        its citations as this server gave them. Ratings of anything else (an error message, an
+        answer from before a restart) are not logged."""
+        m = _KEY.search(str(data.value))
+        with self._answers_lock:
+            answer = self.answers.get(m.group(0)) if m else None
+        if answer is None:
+            return
+        rating = "up" if data.liked is True else "down" if data.liked is False else "cleared"
+        try:
+            feedback.record(self.engine.index_dir, answer, rating)
+        except OSError as e:
+            log.error("feedback not saved: %s", e)
 
     def chat(self, message, history, show_scores=False, source="", since="", until=""):
         """Stream the answer text, then the answer with its sources. `source`, `since` and `until`
@@ -204,7 +240,7 @@ class ChatApp:
         for i in range(step, len(words), step):
             yield _unbracket(escape(" ".join(words[:i])))
             time.sleep(0.01)
-        yield format_answer(self.engine, answer, bool(show_scores))
+        yield self._card(answer, bool(show_scores))
 
     def _ask(self, question: str, history: list, on_draft=None, filters=None):
         """The engine's answer, or the message to show instead of it (never a trace, never a path)."""
@@ -238,7 +274,7 @@ class ChatApp:
                 draft = newer
             yield f"{_unbracket(escape(draft))}\n\n<i>{DRAFT_NOTE}</i>"
         answer = result[0]
-        yield answer if isinstance(answer, str) else format_answer(self.engine, answer, show_scores)
+        yield answer if isinstance(answer, str) else self._card(answer, show_scores)
 
     def add(self, files, pasted: str, progress=gr.Progress()):
         """Index uploaded files or pasted text; answerable as soon as this returns."""
@@ -290,13 +326,88 @@ class ChatApp:
         return msg + (f" Skipped: {escape('; '.join(problems))}" if problems else "")
 
 
+    # -- what is indexed ------------------------------------------------------------------------
+    def listing(self, query: str = "") -> str:
+        """The indexed articles (title, outlet, date, sentence count) whose title or outlet contains
+        every word of `query`, newest first, as an HTML table."""
+        try:
+            data = self.engine.load()
+        except RagError as e:
+            log.error("%s", e)
+            return "<p>The index is unavailable right now.</p>"
+        citable = data.sentences[data.sentences[:, 5] == 1, 1]
+        counts = np.bincount(citable, minlength=len(data.documents)) if len(citable) else \
+            np.zeros(len(data.documents), np.int64)
+        words = str(query or "")[:200].lower().split()
+        rows = [(d, int(counts[i])) for i, d in enumerate(data.documents)
+                if all(w in f"{d.title} {d.source}".lower() for w in words)]
+        rows.sort(key=lambda r: r[0].published, reverse=True)
+        if not rows:
+            return f"<p>No indexed article matches “{escape(str(query).strip())}”.</p>"
+        head = (f"<p>{len(rows)} of {len(data.documents)} articles" +
+                (f"; the first {LIST_ROWS} shown, search to narrow them" if len(rows) > LIST_ROWS else "") + "</p>")
+        body = "".join(
+            f"<tr><td>{escape(d.title or d.doc_id)}</td><td>{escape(d.source)}</td><td>{escape(d.published[:10])}</td>"
+            f"<td>{n}</td><td>{'added here' if d.doc_id.startswith(CHAT_ADDED) else 'indexed'}</td></tr>"
+            for d, n in rows[:LIST_ROWS])
+        return (f'{head}<table class="rag-list"><thead><tr><th scope="col">Title</th><th scope="col">Outlet</th>'
+                f'<th scope="col">Date</th><th scope="col">Sentences</th><th scope="col">How</th></tr></thead>'
+                f"<tbody>{body}</tbody></table>")
+
+    def removable(self) -> list[tuple[str, str]]:
+        """(label, doc id) of the articles added through the chat: the only ones it removes."""
+        try:
+            docs = self.engine.documents
+        except RagError:
+            return []
+        return [(f"{d.title or d.doc_id}" + (f" ({d.published[:10]})" if d.published else ""), d.doc_id)
+                for d in docs if d.doc_id.startswith(CHAT_ADDED)]
+
+    def _held(self, doc_id) -> Document | None:
+        """The chat-added article with this id, or None (the id comes from the client: checked here)."""
+        if not isinstance(doc_id, str) or not doc_id.startswith(CHAT_ADDED):
+            return None
+        try:
+            return next((d for d in self.engine.documents if d.doc_id == doc_id), None)
+        except RagError:
+            return None
+
+    def confirm_removal(self, doc_id):
+        """The question asked before anything is removed; (message, show the confirm buttons, id)."""
+        doc = self._held(doc_id)
+        if doc is None:
+            return "⚠️ Choose an article you added here first.", False, None
+        return (f"Remove “{escape(doc.title or doc.doc_id)}” from the index? Its sentences will no longer be "
+                f"cited. This cannot be undone.", True, doc.doc_id)
+
+    def remove(self, doc_id) -> str:
+        """Remove one chat-added article, under the index's writer lock."""
+        doc = self._held(doc_id)
+        if doc is None:
+            return "⚠️ That article is no longer in the index; nothing was removed."
+        try:
+            with self.write_lock:
+                report = self.engine.remove_documents([doc.doc_id], lock_timeout=LOCK_WAIT_SECONDS)
+        except IndexBusy:
+            return "⚠️ The index is being updated by another process; nothing was removed. Try again when it finishes."
+        except InputError:
+            return "⚠️ That article is no longer in the index; nothing was removed."
+        except RagError as e:
+            log.error("%s", e)
+            return "⚠️ The index cannot be written right now; nothing was removed."
+        return f"Removed “{escape(doc.title or doc.doc_id)}”; the index now holds {report.documents} articles."
+
+
 CSS = """
+.message-wrap .prose.chatbot.md{opacity:1}  /* Gradio dims answers to 0.8: text fell below 4.5:1 */
 .rag-card{margin:0 0 .6em}
 .rag-lead{font-size:1.08em;font-weight:600;margin:0 0 .4em}
 .rag-support{margin:0}
-a.rag-cite{position:relative;text-decoration:none;font-weight:600;padding:0 .1em;border-radius:3px;
-  color:var(--link-text-color,#1d4ed8)}
-a.rag-cite:hover,a.rag-cite:focus{text-decoration:underline}
+a.rag-cite{position:relative;text-decoration:underline;text-underline-offset:2px;font-weight:600;padding:0 .1em;
+  border-radius:3px;color:#1d4ed8 !important}  /* over the chat's own link colour, 4.3:1 on its background */
+a.rag-cite:hover,a.rag-cite:focus{text-decoration-thickness:2px}
+#rag-question textarea::placeholder{color:#4b5563;opacity:1}
+.dark #rag-question textarea::placeholder{color:#9ca3af}
 a.rag-cite:focus-visible{outline:2px solid #2563eb;outline-offset:1px}
 a.rag-cite:hover::after,a.rag-cite:focus::after{content:attr(aria-label);position:absolute;left:0;top:1.5em;
   z-index:20;width:min(22em,70vw);padding:.45em .6em;border-radius:6px;font-weight:400;font-size:.88em;
@@ -308,6 +419,10 @@ details.rag-article>summary{cursor:pointer;line-height:1.35}
 .rag-title{font-weight:600}
 .rag-meta,.rag-count,.rag-link{font-size:.85em;opacity:.85}
 .rag-count{margin-left:.3em}
+/* The question's label, which the chat hides for screen readers only, shown to everyone. */
+#rag-question [data-testid=block-info]{position:static;width:auto;height:auto;margin:0 0 .3em;clip:auto;
+  overflow:visible;white-space:normal;display:block;font-size:.9em}
+@media (max-width:640px){.message-row.bubble.bot-row{max-width:100%;margin-left:0;margin-right:0}}
 @media (max-width:640px){.rag-title{display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical;
   overflow:hidden}.rag-para{font-size:.95em}}
 .rag-source{margin:.35em 0;padding:.3em .5em;border-left:3px solid #b45309;font-size:.92em;scroll-margin:4em}
@@ -319,7 +434,11 @@ mark.rag-cited{background:#fde68a;color:#1f2937;padding:0 .1em}
 details.rag-related>summary{cursor:pointer;font-weight:600}
 details.rag-related .rag-source{border-left-color:#6b7280}
 .dark mark.rag-cited{background:#854d0e;color:#fefce8}
-.dark a.rag-cite{color:#93c5fd}
+.dark a.rag-cite{color:#93c5fd !important}
+.rag-danger{background:#b91c1c !important;border-color:#b91c1c !important;color:#fff !important}
+.upload-container .or{color:#4b5563}
+.dark .upload-container .or{color:#d1d5db}
+.rag-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .dark .rag-kept{color:#4ade80}
 .dark .rag-removed{color:#f87171}
 """
@@ -328,10 +447,14 @@ details.rag-related .rag-source{border-left-color:#6b7280}
 # document so it holds for every answer: an [n] link opens, scrolls to and flashes its source; the
 # input keeps focus across answers (it is disabled while one streams); a new question scrolls to
 # the top of its answer, not to the bottom of its sources; empty input is not sent.
-HEAD = """<script>
+HEAD = """<style>
+/* Outside the app's scoped CSS: Gradio's footer is #bbbbc2 on white (1.9:1). */
+footer .show-api, footer .built-with, footer .settings{color:#4b5563 !important}
+.dark footer .show-api, .dark footer .built-with, .dark footer .settings{color:#d1d5db !important}
+</style>
+<script>
 (() => {
-  const input = () => document.querySelector('textarea[data-testid="textbox"]') ||
-                      document.querySelector('textarea');
+  const input = () => document.querySelector('#rag-question textarea');
   const marker = (e) => e.target.closest && e.target.closest('a.rag-cite');
   const source = (a) => document.getElementById(a.getAttribute('href').slice(1));  // its sentence
   const empty = () => { const box = input(); return box && !box.value.trim(); };
@@ -378,6 +501,14 @@ HEAD = """<script>
       seen = asked.length;
       asked[asked.length - 1].scrollIntoView({block: 'start'});
     }
+    // Gradio marks the example buttons up as a list without list items: a group is what they are.
+    for (const ex of document.querySelectorAll('.examples[role=list]')) {
+      ex.setAttribute('role', 'group');
+      ex.setAttribute('aria-label', 'Example questions');
+    }
+    for (const img of document.querySelectorAll('footer img[alt=Settings]')) img.alt = '';  // its button says it
+    // The upload area's label differs from the words it shows; the words are its name.
+    for (const up of document.querySelectorAll('button.upload-container[aria-label]')) up.removeAttribute('aria-label');
     const idle = !document.activeElement || document.activeElement === document.body;
     if (box && !box.disabled && idle) box.focus({preventScroll: true});
   }).observe(document.documentElement, {subtree: true, childList: true, attributes: true,
@@ -412,7 +543,9 @@ def build(engine: Engine, compact: bool = False) -> gr.Blocks:
     """The chat (and, unless compact, the article list and upload panels) as Gradio Blocks."""
     app = ChatApp(engine)
     with gr.Blocks(title="News Q&A with cited sentences", fill_height=True) as demo:
-        header = None if compact else gr.Markdown(_header(engine))
+        # One h1 on each page; in the widget it is for screen readers only.
+        header = gr.HTML('<h1 class="rag-sr">Ask the news</h1>', padding=False) if compact \
+            else gr.Markdown(_header(engine))
         # The compact widget has no settings: every pixel goes to the answer and its sources.
         # render=False: ChatInterface places them in its accordion, below the chat.
         extra = [] if compact else [
@@ -430,29 +563,59 @@ def build(engine: Engine, compact: bool = False) -> gr.Blocks:
             additional_inputs=extra,
             additional_inputs_accordion=gr.Accordion("Filters and scores", open=False, render=False),
             chatbot=gr.Chatbot(height=None if not compact else 420, sanitize_html=True, render_markdown=True,
-                               label="Answers", autoscroll=False,
+                               label="Answers", autoscroll=False, buttons=["copy", "copy_all"],
                                placeholder="Ask a question about the indexed articles. Each answer cites the "
                                            "exact sentences it comes from."),
-            textbox=gr.Textbox(placeholder="Ask about the articles…", label="Your question", show_label=False,
-                               submit_btn=True),
+            # A visible label, and a send button that says what it does (an icon alone has no name).
+            textbox=gr.Textbox(placeholder="Ask about the articles…", label="Your question", show_label=True,
+                               submit_btn="Send", elem_id="rag-question"),
             validator=_validate_question,
             autoscroll=False,
             fill_height=True,
         )
+        chat.chatbot.like(app.rate, None, None, api_visibility="undocumented", queue=False)
         if not compact:
-            def recount() -> str:  # the header again, after an "Add" or on a page load
-                return _header(engine)
-
             with gr.Accordion("Add articles", open=False):
                 files = gr.File(file_count="multiple", file_types=[".txt", ".md", ".html", ".htm", ".json", ".jsonl"],
                                 label="Upload .txt / .md / .html / .json (5 MB each)")
                 pasted = gr.Textbox(lines=6, label="…or paste an article (first line is the title)")
                 status = gr.Markdown()
-                gr.Button("Add to the index").click(app.add, [files, pasted], status, api_name="add").then(
-                    lambda msg: (gr.update(value=None), gr.update(value="")) if msg.startswith(("Added", "Already"))
-                    else (gr.update(), gr.update()), status, [files, pasted], api_visibility="undocumented",
-                    queue=False).then(recount, None, header, api_visibility="undocumented", queue=False)
-            demo.load(recount, None, header, api_visibility="undocumented", queue=False)
+                add = gr.Button("Add to the index")
+            with gr.Accordion("Indexed articles", open=False):
+                find = gr.Textbox(label="Search titles and outlets", max_lines=1, value="")
+                listing = gr.HTML(padding=False)
+                with gr.Row():
+                    pick = gr.Dropdown(label="Remove an article you added here", choices=[], value=None, scale=3)
+                ask_remove = gr.Button("Remove…", variant="stop", size="md", elem_classes="rag-danger")
+                pending = gr.State(None)  # the article the confirmation is about, kept on the server
+                with gr.Group(visible=False) as confirm:
+                    question = gr.Markdown()
+                    with gr.Row():
+                        yes = gr.Button("Yes, remove it", variant="stop", elem_classes="rag-danger")
+                        no = gr.Button("Cancel")
+                removed = gr.Markdown()
+
+            def refreshed(query):  # header, list and the removable articles, after any change
+                return _header(engine), app.listing(query), gr.update(choices=app.removable(), value=None)
+
+            hidden = dict(api_visibility="undocumented", queue=False, show_progress="hidden")
+            add.click(app.add, [files, pasted], status, api_name="add").then(
+                lambda msg: (gr.update(value=None), gr.update(value="")) if msg.startswith(("Added", "Already"))
+                else (gr.update(), gr.update()), status, [files, pasted], **hidden).then(
+                refreshed, find, [header, listing, pick], **hidden)
+            find.change(app.listing, find, listing, **hidden)
+
+            def asked(doc_id):
+                msg, show, target = app.confirm_removal(doc_id)
+                return (gr.update(value=msg if show else ""), gr.update(visible=show), target,
+                        gr.update(value="" if show else msg))
+
+            ask_remove.click(asked, pick, [question, confirm, pending, removed], **hidden)
+            yes.click(lambda target: (app.remove(target), gr.update(visible=False), None), pending,
+                      [removed, confirm, pending], api_visibility="undocumented").then(
+                refreshed, find, [header, listing, pick], **hidden)
+            no.click(lambda: (gr.update(visible=False), None, ""), None, [confirm, pending, removed], **hidden)
+            demo.load(refreshed, find, [header, listing, pick], **hidden)
         del chat
     return demo
 

@@ -100,6 +100,30 @@ def cmd_ask(args) -> int:
     return 0
 
 
+def cmd_feedback(args) -> int:
+    from . import feedback
+
+    entries = feedback.read(args.index)
+    if args.rating:
+        entries = [e for e in entries if e.get("rating") == args.rating]
+    if args.json:
+        for e in entries:
+            print(json.dumps(e, ensure_ascii=False))
+        return 0
+    if not entries:
+        print(f"no feedback in {feedback.path(args.index)}")
+        return 0
+    for e in entries:
+        cited = ", ".join(sorted({str(c.get("doc_id")) for c in e.get("citations") or []})) or "nothing cited"
+        answer = " ".join(str(e.get("answer", "")).split())
+        answer = answer if len(answer) <= 160 else answer[:157] + "..."
+        print(f"{e.get('time', '')}  {e.get('rating', ''):<7} {e.get('question', '')}\n"
+              f"    answer: {answer}\n    cited: {cited}")
+    counts = {r: sum(1 for e in entries if e.get("rating") == r) for r in feedback.RATINGS}
+    print(f"{len(entries)} ratings: {counts['up']} up, {counts['down']} down, {counts['cleared']} cleared")
+    return 0
+
+
 def cmd_serve(args) -> int:
     from .server import serve
 
@@ -202,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     reranker_arg(sp)
     llm_args(sp)
     sp.set_defaults(func=cmd_serve)
+
+    sp = sub.add_parser("feedback", help="print the readers' thumbs up / down on answers, oldest first")
+    sp.add_argument("--index", default=os.environ.get("RAG_INDEX", "index"), help="index directory (default index/)")
+    sp.add_argument("--rating", choices=["up", "down", "cleared"], default=None, help="only these ratings")
+    sp.add_argument("--json", action="store_true", help="one JSON object per line")
+    sp.set_defaults(func=cmd_feedback)
 
     sp = sub.add_parser("eval", help="measure retrieval and answers on a benchmark")
     sp.add_argument("benchmark", choices=["multihop", "multihop-qa", "realtimeqa", "jsonl"],

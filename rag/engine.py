@@ -266,7 +266,24 @@ class Engine:
         with writer_lock(self.index_dir, timeout=timeout, on_wait=on_wait):
             return self._update(docs, scope, rebuild, progress, errors, t0, self.embedder)
 
-    def _update(self, docs, scope, rebuild, progress, errors, t0, emb) -> IndexReport:
+    def remove_documents(self, doc_ids, on_wait=None, lock_timeout: float | None = None) -> IndexReport:
+        """Remove the documents with these ids, under the writer lock, as a new version (readers
+        keep theirs until it is swapped in). Ids the index does not hold raise InputError and
+        nothing is written."""
+        t0 = time.perf_counter()
+        wanted = set(doc_ids)
+        timeout = self.lock_timeout if lock_timeout is None else lock_timeout
+        with writer_lock(self.index_dir, timeout=timeout, on_wait=on_wait):
+            held = {d.doc_id for d in index_io.load(self.index_dir, model=self._model_name).documents} \
+                if index_io.exists(self.index_dir) else set()
+            missing = sorted(wanted - held)
+            if missing:
+                raise InputError(f"not in the index: {printable(missing[0])}"
+                                 + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                                 + "; nothing was removed")
+            return self._update([], None, False, False, None, t0, self.embedder, drop=wanted)
+
+    def _update(self, docs, scope, rebuild, progress, errors, t0, emb, drop=frozenset()) -> IndexReport:
         old = None
         if not rebuild and index_io.exists(self.index_dir):
             old = index_io.load(self.index_dir, model=self._model_name)
@@ -299,7 +316,7 @@ class Engine:
             for i, d in enumerate(old.documents):
                 if d.doc_id in new_ids:
                     continue
-                if in_scope(d):
+                if in_scope(d) or d.doc_id in drop:
                     report.removed += 1
                 elif stale:
                     todo.append(d)

@@ -8,7 +8,9 @@ import re
 import sys
 import threading
 import time
+from html import escape
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -120,8 +122,51 @@ def base_url(request: Request, public_url: str | None) -> str:
 
 
 def embed_snippet(base_url: str) -> str:
-    return (f'<iframe src="{base_url}/embed/" title="News Q&amp;A" '
+    return (f'<iframe src="{base_url}/widget" title="News Q&amp;A" '
             'style="width:100%;max-width:440px;height:640px;border:1px solid #ddd;border-radius:8px"></iframe>')
+
+
+def web_origin(text: str) -> str | None:
+    """`scheme://host[:port]` of an http(s) address a person typed, or None when it is not one."""
+    text = (text or "").strip()[:300]
+    if "://" not in text:
+        text = "https://" + text
+    try:
+        u = urlsplit(text)
+        port = u.port
+    except ValueError:
+        return None
+    if u.scheme not in ("http", "https") or not u.hostname or not _PLAIN_HOST.fullmatch(u.hostname):
+        return None
+    return f"{u.scheme}://{u.hostname}" + (f":{port}" if port else "")
+
+
+# The page the snippet frames. It may be framed anywhere (it holds nothing to click): it checks its
+# ancestors against the allow-list and either goes on to the widget, which only allowed origins may
+# frame, or says in the frame which --allow-origin the site's owner must add. Without it a page that
+# is not allowed sees only the browser's broken-frame icon.
+WIDGET_GATE = """<!doctype html><html lang="en"><meta charset="utf-8"><title>News Q&amp;A</title>
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<style>body{font:15px/1.5 system-ui,sans-serif;margin:1em;color:#1f2937;background:#fff}
+code{background:#f3f4f6;padding:.1em .3em;border-radius:4px;word-break:break-all}a{color:#1d4ed8}
+@media (prefers-color-scheme:dark){body{color:#f3f4f6;background:#111827}code{background:#374151}a{color:#93c5fd}}
+</style><main id="why" hidden><h1 style="font-size:1.15em">This chat is not enabled on this site</h1>
+<p>The news Q&amp;A server does not allow <code id="origin"></code> to show its chat.</p>
+<p>The server's owner can allow it by adding <code id="flag"></code> to <code>rag serve</code>.</p>
+<p><a id="help" target="_blank" rel="noopener">How to embed the chat</a></p></main>
+<script>
+(() => {
+  const allowed = new Set([location.origin, ...ALLOWED]);
+  const ancestors = location.ancestorOrigins ? Array.from(location.ancestorOrigins) :
+    (window.top !== window && document.referrer ? [new URL(document.referrer).origin] : []);
+  const refused = ancestors.find((o) => !allowed.has(o));
+  if (!refused) { location.replace('embed/' + location.search); return; }
+  document.getElementById('origin').textContent = refused;
+  document.getElementById('flag').textContent = '--allow-origin ' + refused;
+  document.getElementById('help').href = 'embed.html?origin=' + encodeURIComponent(refused);
+  document.getElementById('why').hidden = false;
+})();
+</script></html>"""
 
 
 def create_app(engine: Engine, allow_origins: list[str] | None = None, public_url: str | None = None):
@@ -146,7 +191,9 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None, public_ur
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
         response = await call_next(request)
-        response.headers["Content-Security-Policy"] = f"frame-ancestors {frame_ancestors}"
+        # /widget holds only a message and a redirect: any page may frame it, to be told why not.
+        framers = "*" if request.url.path == "/widget" else frame_ancestors
+        response.headers["Content-Security-Policy"] = f"frame-ancestors {framers}"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
@@ -204,14 +251,36 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None, public_ur
             with lock:
                 waiting["n"] -= 1
 
-    @app.get("/embed.html", response_class=HTMLResponse)
-    def embed_help(request: Request):
-        snippet = embed_snippet(base_url(request, public_url))
-        import html
+    @app.get("/widget", response_class=HTMLResponse)
+    def widget_gate():
+        return WIDGET_GATE.replace("ALLOWED", json.dumps(origins).replace("<", "\\u003c"))
 
-        return (f"<!doctype html><meta charset=utf-8><title>Embed the chat</title><h1>Embed the chat</h1>"
-                f"<p>Paste this into your page and start the server with <code>--allow-origin</code> "
-                f"set to your site:</p><pre>{html.escape(snippet)}</pre>{snippet}")
+    @app.get("/embed.html", response_class=HTMLResponse)
+    def embed_help(request: Request, origin: str = ""):
+        snippet = embed_snippet(base_url(request, public_url))
+        now = ", ".join(f"<code>{escape(o)}</code>" for o in origins) or "none yet (only this server's own pages)"
+        site = web_origin(origin) if origin else None
+        if site and site in origins:
+            flag = f"<p><code>{escape(site)}</code> is already allowed.</p>"
+        elif site:
+            flag = (f"<p>To allow <code>{escape(site)}</code>, start the server with:</p>"
+                    f"<pre>rag serve --allow-origin {escape(site)}</pre>")
+        elif origin:
+            flag = "<p>⚠️ That is not a web address such as https://news.example.com.</p>"
+        else:
+            flag = ""
+        return (f"<!doctype html><html lang=en><meta charset=utf-8><title>Embed the chat</title>"
+                f"<meta name=viewport content='width=device-width,initial-scale=1'>"
+                f"<style>body{{font:15px/1.5 system-ui,sans-serif;max-width:46em;margin:1em auto;padding:0 1em}}"
+                f"pre{{white-space:pre-wrap;background:#f3f4f6;padding:.6em}}</style>"
+                f"<main><h1>Embed the chat</h1>"
+                f"<p>Paste this into your page:</p><pre>{escape(snippet)}</pre>"
+                f"<p>The chat shows only on sites the server allows with <code>--allow-origin</code>. "
+                f"Allowed now: {now}. On any other site the frame says which flag to add.</p>"
+                f"<form method=get><label for=origin>Your site's address</label> "
+                f"<input id=origin name=origin value='{escape(origin[:300], quote=True)}' "
+                f"placeholder='https://news.example.com'> <button>Show the flag</button></form>{flag}"
+                f"<h2>Preview</h2>{snippet}</main></html>")
 
     full = ui.build(engine).queue(default_concurrency_limit=CONCURRENCY, max_size=MAX_WAITING)
     compact = ui.build(engine, compact=True).queue(default_concurrency_limit=CONCURRENCY, max_size=MAX_WAITING)

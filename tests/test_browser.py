@@ -3,6 +3,7 @@
 import contextlib
 import functools
 import http.server
+import json
 import shutil
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def page(browser):
     ctx.close()
 
 
-BOX = "textarea[data-testid=textbox]"  # the chat's input (its placeholder is cleared while an answer streams)
+BOX = "#rag-question textarea"  # the chat's input (its placeholder is cleared while an answer streams)
 
 
 def ask(frame, question):
@@ -56,17 +57,19 @@ def ask(frame, question):
 
 
 @contextlib.contextmanager
-def host_page(server, tmp_path, width: int, height: int):
-    """Another site's page on the allowed origin, framing the widget at width x height; its URL."""
+def host_page(server, tmp_path, width: int, height: int, port: int | None = None):
+    """Another site's page framing the widget with the snippet /embed.html gives, at width x
+    height, on the allowed origin (or on `port`, an origin the server does not allow); its URL."""
+    port = port or server["host_port"]
     (tmp_path / "index.html").write_text(
-        "<!doctype html><meta charset=utf-8><title>Host</title><h1>My site</h1>"
-        f'<iframe id="w" src="{server["url"]}/embed/" style="width:{width}px;height:{height}px;border:0"></iframe>',
-        encoding="utf-8")
+        "<!doctype html><html lang=en><meta charset=utf-8><title>Host</title><h1>My site</h1>"
+        f'<iframe id="w" title="News Q&amp;A" src="{server["url"]}/widget" '
+        f'style="width:{width}px;height:{height}px;border:0"></iframe>', encoding="utf-8")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    host = http.server.ThreadingHTTPServer(("127.0.0.1", server["host_port"]), handler)
+    host = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=host.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server['host_port']}/index.html"
+        yield f"http://127.0.0.1:{port}/index.html"
     finally:
         host.shutdown()
 
@@ -182,7 +185,7 @@ def test_keyboard_only_ask_and_follow_up_keeps_focus_in_the_box(server, page):
     page.keyboard.type("What did McFaul ask?")
     page.keyboard.press("Enter")
     page.locator(".rag-card").first.wait_for(timeout=60_000)
-    page.wait_for_function("document.activeElement && document.activeElement.matches('textarea[data-testid=textbox]')"
+    page.wait_for_function("document.activeElement && document.activeElement.matches('#rag-question textarea')"
                            " && !document.activeElement.disabled", timeout=30_000)
     # An empty Enter adds nothing: no bubble, no error turn to break the follow-up.
     page.keyboard.press("Enter")
@@ -216,6 +219,11 @@ def test_apostrophes_show_as_apostrophes_and_the_highlight_reads_in_dark_mode(se
         assert "&#" not in page.locator(".message-row.bot-row").last.inner_text()
         fg, bg = cited.first.evaluate("e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]")
         assert contrast(fg, bg) >= 4.5, (fg, bg)
+        # On a phone the answer takes the chat's width, not a bubble 60 px narrower.
+        bubble, chat = page.evaluate("[document.querySelector('.message-row.bot-row').getBoundingClientRect().width,"
+                                     " document.querySelector('.bubble-wrap').getBoundingClientRect().width]")
+        assert bubble >= 0.95 * chat - 4, (bubble, chat)
+        assert page.get_by_text("Your question", exact=True).is_visible()  # the input's label, shown
         page.screenshot(path=str(SHOTS / "phone-dark.png"))
     finally:
         ctx.close()
@@ -270,3 +278,110 @@ def contrast(fg: str, bg: str) -> float:
         return 0.2126 * f[0] + 0.7152 * f[1] + 0.0722 * f[2]
     a, b = sorted((lum(fg), lum(bg)), reverse=True)
     return (a + 0.05) / (b + 0.05)
+
+
+def test_a_site_not_allowed_sees_in_the_frame_which_flag_to_add(server, page, tmp_path):
+    port = free_port()
+    with host_page(server, tmp_path, 440, 500, port=port) as url:
+        page.goto(url)
+        frame = page.frame_locator("#w")
+        frame.get_by_text("This chat is not enabled on this site").wait_for(timeout=30_000)
+        flag = frame.locator("#flag").inner_text()
+        assert flag == f"--allow-origin http://127.0.0.1:{port}"
+        page.screenshot(path=str(SHOTS / "widget-not-allowed.png"))
+        help_url = frame.locator("#help").get_attribute("href")
+    page.goto(f"{server['url']}/{help_url}")
+    assert page.locator("pre", has_text=f"rag serve --allow-origin http://127.0.0.1:{port}").count() == 1
+    assert server["allowed"] in page.locator("main").inner_text()  # what is allowed now
+
+
+def test_the_article_list_searches_and_removes_an_article_added_here_after_asking(server, page):
+    text = "Marrow Street mural unveiled\nThe Marrow Street mural by Ines Okafor was unveiled on Friday.\n"
+    page.goto(server["url"] + "/")
+    page.get_by_role("button", name="Add articles").click()
+    page.get_by_label("…or paste an article (first line is the title)").fill(text)
+    page.get_by_role("button", name="Add to the index").click()
+    page.get_by_text("Added 1 article").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Indexed articles").click()
+    table = page.locator("table.rag-list")
+    table.wait_for(timeout=10_000)
+    assert table.locator("tr", has_text="Marrow Street mural unveiled").count() == 1
+    page.get_by_label("Search titles and outlets").fill("ukraine CONCESSIONS")
+    page.wait_for_function("!document.querySelector('table.rag-list').innerText.includes('Marrow')", timeout=10_000)
+    assert table.locator("tbody tr", has_text="early concessions to Russia").count() == 1  # the seed
+    page.get_by_label("Search titles and outlets").fill("zzz no such words")
+    page.get_by_text("No indexed article matches").wait_for(timeout=10_000)
+    page.get_by_label("Search titles and outlets").fill("")
+    table.locator("tr", has_text="Marrow Street mural unveiled").wait_for(timeout=10_000)
+    before = page.locator("p strong").first.inner_text()
+    page.get_by_label("Remove an article you added here").click()
+    page.get_by_role("option", name="Marrow Street mural unveiled").click()
+    page.get_by_role("button", name="Remove…").click()
+    page.get_by_text("This cannot be undone").wait_for(timeout=10_000)
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_text("This cannot be undone").wait_for(state="hidden", timeout=10_000)
+    assert table.locator("tr", has_text="Marrow Street mural unveiled").count() == 1  # cancel keeps it
+    page.get_by_role("button", name="Remove…").click()
+    page.get_by_role("button", name="Yes, remove it").click()
+    page.get_by_text("Removed “Marrow Street mural unveiled”").wait_for(timeout=60_000)
+    table.locator("tr", has_text="Marrow Street mural unveiled").wait_for(state="detached", timeout=10_000)
+    assert page.locator("p strong").first.inner_text() != before
+    page.screenshot(path=str(SHOTS / "article-list.png"), full_page=True)
+    ask(page, "Who painted the Marrow Street mural?")
+    page.locator(".rag-card").last.wait_for(timeout=60_000)
+    assert "Okafor" not in page.locator(".message-row.bot-row").last.inner_text()
+
+
+def test_a_thumbs_down_is_logged_with_the_question_answer_and_citations(server, page):
+    page.goto(server["url"] + "/")
+    ask(page, "What did McFaul ask?")
+    page.locator(".rag-card").last.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Dislike").last.click()
+    log = server["root"] / "index" / "feedback.jsonl"
+    for _ in range(50):
+        if log.exists() and "McFaul" in log.read_text():
+            break
+        page.wait_for_timeout(200)
+    out = subprocess.run([sys.executable, "-m", "rag", "feedback", "--index", str(server["root"] / "index"), "--json"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    entries = [json.loads(line) for line in out.stdout.splitlines()]
+    mine = [e for e in entries if e["question"] == "What did McFaul ask?"]
+    assert mine and mine[-1]["rating"] == "down" and mine[-1]["citations"], out.stdout + out.stderr
+    assert "McFaul" in mine[-1]["answer"] and "127.0.0.1" not in log.read_text()
+
+
+AXE = ROOT / ".cache" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("path", ["/", "/embed/"])
+def test_no_serious_or_critical_accessibility_violations(server, browser, path, scheme):
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed (dev.sh test runs: npm install --prefix .cache axe-core)")
+    ctx = browser.new_context(viewport={"width": 1100, "height": 900}, color_scheme=scheme)
+    page = ctx.new_page()
+
+    def violations() -> list:
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        return [(v["id"], v["impact"], [(n["target"], n["html"][:160], n["failureSummary"][:240]) for n in v["nodes"]][:3])
+                for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+    try:
+        page.goto(f"{server['url']}{path}?__theme={scheme}")
+        page.locator(BOX).wait_for(timeout=30_000)
+        page.wait_for_timeout(500)
+        empty = violations()  # the empty chat with its examples
+        ask(page, QUESTION)  # then the answer card and its sources
+        page.locator(".rag-sources").first.wait_for(timeout=60_000)
+        if path == "/":  # and the panels, open
+            for panel in ("Add articles", "Indexed articles", "Filters and scores"):
+                page.get_by_role("button", name=panel).click()
+            page.locator("table.rag-list").wait_for(timeout=10_000)
+        answered = violations()
+        name = f"axe-{path.strip('/').replace('/', '-') or 'chat'}-{scheme}"
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+        (SHOTS / f"{name}.json").write_text(json.dumps({"empty": empty, "answered": answered}, indent=1))
+        assert not empty and not answered, (empty, answered)
+    finally:
+        ctx.close()

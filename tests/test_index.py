@@ -345,3 +345,24 @@ def test_a_reader_rescores_the_best_sentences_and_its_logit_is_kept(tmp_path, co
     assert "evacuated" in r.sentence_text[top[0].row] and top[0].reader == 3.0
     assert all(h.reader == 0.0 for h in top[1:])
     assert "Residents were evacuated" in r.passage(top[0].row) and "Article: Volcano erupts" in r.passage(top[0].row)
+
+
+def test_removing_a_document_writes_a_new_version_under_the_lock_and_keeps_the_rest(tmp_path, corpus_dir,
+                                                                                      fake_embedder):
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    before = (tmp_path / "idx" / "CURRENT").read_text()
+    old_reader = index_io.load(tmp_path / "idx")  # a reader holding the old version
+    gone = next(d.doc_id for d in eng.documents if d.doc_id.endswith("a.txt"))
+    report = eng.remove_documents([gone])
+    assert report.removed == 1 and report.documents == 2 and report.embedded == 0
+    assert (tmp_path / "idx" / "CURRENT").read_text() != before
+    assert gone not in {d.doc_id for d in _engine(tmp_path, fake_embedder).documents}
+    assert gone in {d.doc_id for d in old_reader.documents}  # readers keep the version they loaded
+    kept = _engine(tmp_path, fake_embedder).ask("Bread prices rose by ten percent in Lyon")
+    assert kept.found and all("a.txt" not in c.doc_id for c in kept.citations)
+    with pytest.raises(InputError, match="not in the index"):
+        eng.remove_documents([gone])  # already gone: said, and nothing written
+    with pytest.raises(InputError, match="not in the index"):
+        eng.remove_documents(["no/such/article"])
+    assert len(_engine(tmp_path, fake_embedder).documents) == 2

@@ -175,7 +175,22 @@ def test_header_lies_are_not_trusted(srv):
     r = httpx.get(srv["url"] + "/embed.html", headers={"host": 'evil.test"><script>alert(1)</script>'}, timeout=10)
     assert r.status_code in (200, 400) and "evil.test" not in r.text and "<script>alert" not in r.text
     r = httpx.get(srv["url"] + "/embed.html", headers={"host": "news.example.com:8443"}, timeout=10)
-    assert r.status_code == 200 and 'src="http://news.example.com:8443/embed/"' in r.text
+    assert r.status_code == 200 and 'src="http://news.example.com:8443/widget"' in r.text
+
+
+def test_only_the_widget_gate_may_be_framed_anywhere_and_the_origin_a_visitor_types_is_text(srv):
+    gate = httpx.get(srv["url"] + "/widget", timeout=10)
+    assert gate.headers["content-security-policy"] == "frame-ancestors *"
+    assert "<input" not in gate.text and "<form" not in gate.text  # nothing in it to click into doing
+    for path in ("/", "/embed/", "/embed.html"):
+        assert "frame-ancestors 'self'" in httpx.get(srv["url"] + path, timeout=10).headers["content-security-policy"]
+    evil = 'https://x.test/"><script>alert(1)</script>'
+    r = httpx.get(srv["url"] + "/embed.html", params={"origin": evil}, timeout=10)
+    assert r.status_code == 200 and "<script>alert" not in r.text and "&lt;script&gt;" in r.text
+    r = httpx.get(srv["url"] + "/embed.html", params={"origin": "javascript:alert(1)"}, timeout=10)
+    assert "not a web address" in r.text and "--allow-origin javascript" not in r.text
+    r = httpx.get(srv["url"] + "/embed.html", params={"origin": "News.Example.com:8443/some/page?x=1"}, timeout=10)
+    assert "<pre>rag serve --allow-origin https://news.example.com:8443</pre>" in r.text
 
 
 @pytest.mark.parametrize("raw", [b'{"question": "who \\ud800 criticised Hegseth?"}',
