@@ -268,20 +268,12 @@ class Engine:
 
     def remove_documents(self, doc_ids, on_wait=None, lock_timeout: float | None = None) -> IndexReport:
         """Remove the documents with these ids, under the writer lock, as a new version (readers
-        keep theirs until it is swapped in). Ids the index does not hold raise InputError and
+        keep theirs until it is swapped in). An id the index does not hold raises InputError and
         nothing is written."""
         t0 = time.perf_counter()
-        wanted = set(doc_ids)
         timeout = self.lock_timeout if lock_timeout is None else lock_timeout
         with writer_lock(self.index_dir, timeout=timeout, on_wait=on_wait):
-            held = {d.doc_id for d in index_io.load(self.index_dir, model=self._model_name).documents} \
-                if index_io.exists(self.index_dir) else set()
-            missing = sorted(wanted - held)
-            if missing:
-                raise InputError(f"not in the index: {printable(missing[0])}"
-                                 + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-                                 + "; nothing was removed")
-            return self._update([], None, False, False, None, t0, self.embedder, drop=wanted)
+            return self._update([], None, False, False, None, t0, self.embedder, drop=set(doc_ids))
 
     def _update(self, docs, scope, rebuild, progress, errors, t0, emb, drop=frozenset()) -> IndexReport:
         old = None
@@ -289,6 +281,10 @@ class Engine:
             old = index_io.load(self.index_dir, model=self._model_name)
             if old.model != (self._model_name or old.model):
                 raise InputError(f"index was built with {old.model}; use --rebuild to change the model")
+        missing = sorted(drop - {d.doc_id for d in (old.documents if old else [])})
+        if missing:
+            raise InputError(f"not in the index: {printable(missing[0])}"
+                             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "") + "; nothing was removed")
         model = old.model if old else (self._model_name or emb.name)
         settings = self._pipeline_settings()
         # Pipeline changed: every document, including those from other paths, is re-split and re-embedded.
