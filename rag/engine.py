@@ -73,7 +73,8 @@ def hits_text(r: Retriever, hits: list[ChunkHit]) -> str:
     """The best chunks' text with each one's title, outlet and date: where a question's names are
     looked for when deciding whether the articles answer it."""
     data = r.data
-    return " ".join(f"{_describe(data.documents[data.chunks[h.row, 1]])} {r.chunk_text[h.row]}" for h in hits[:6])
+    doc = data.chunk_view.doc
+    return " ".join(f"{_describe(data.documents[doc[h.row]])} {r.chunk_text[h.row]}" for h in hits[:6])
 
 
 def _describe(doc: Document) -> str:
@@ -349,17 +350,18 @@ class Engine:
         for d, i in kept:
             row = len(documents)
             documents.append(d)
-            s_mask = old.sentences[:, 1] == i
+            s_mask = old.sentence_view.doc == i
             offset = sum(len(x) for x in sent_rows) - int(np.flatnonzero(s_mask)[0]) if s_mask.any() else 0
-            s = old.sentences[s_mask].copy()
-            s[:, 1] = row
-            c = old.chunks[old.chunks[:, 1] == i].copy()
-            c[:, 1] = row
-            c[:, 2:4] += offset
-            sent_rows.append(s)
-            chunk_rows.append(c)
-            chunk_vecs.append(old.chunk_store.get(c[:, 0]))
-            sent_vecs.append(old.sentence_store.get(s[s[:, 5] == 1, 0]))
+            s = index_io.Sentences(old.sentences[s_mask].copy())
+            s.doc[:] = row
+            c = index_io.Chunks(old.chunks[old.chunk_view.doc == i].copy())
+            c.doc[:] = row
+            c.first[:] += offset
+            c.last[:] += offset
+            sent_rows.append(s.table)
+            chunk_rows.append(c.table)
+            chunk_vecs.append(old.chunk_store.get(c.id))
+            sent_vecs.append(old.sentence_store.get(s.id[s.citable == 1]))
         texts_c, texts_s = [], []
         members: list[list[tuple[int, int, int]]] = []  # per chunk: (sentence in texts_s, start, end)
         pending_c, pending_s = [], []
@@ -396,8 +398,9 @@ class Engine:
                 texts_c.append(text)
                 members.append(mem)
             chunk_rows.append(c)
-            pending_c.append(c[:, 0])
-            pending_s.append(s[s[:, 5] == 1, 0])
+            pending_c.append(index_io.Chunks(c).id)
+            new = index_io.Sentences(s)
+            pending_s.append(new.id[new.citable == 1])
             texts_s.extend(cit_text)
         if todo:
             cvecs, svecs, report.embedded = self._embed(emb, texts_c, texts_s, members, progress)
@@ -407,9 +410,9 @@ class Engine:
         data.documents = documents
         data.sentences = np.vstack(sent_rows) if sent_rows else data.sentences
         data.chunks = np.vstack(chunk_rows) if chunk_rows else data.chunks
-        kept_c = [c[:, 0] for c in chunk_rows[: len(kept)]]
+        kept_c = [index_io.Chunks(c).id for c in chunk_rows[: len(kept)]]
         order_c = np.concatenate(kept_c + pending_c) if (kept_c or pending_c) else np.zeros(0, np.int64)
-        kept_s = [s[s[:, 5] == 1, 0] for s in sent_rows[: len(kept)]]
+        kept_s = [v.id[v.citable == 1] for v in map(index_io.Sentences, sent_rows[: len(kept)])]
         order_s = np.concatenate(kept_s + pending_s) if (kept_s or pending_s) else np.zeros(0, np.int64)
         if chunk_vecs:
             data.chunk_store.add(order_c, np.vstack(chunk_vecs))
@@ -502,7 +505,7 @@ class Engine:
         data = r.data
         numbered = []
         for n, h in enumerate(ret.sentences, 1):
-            d = data.documents[data.sentences[h.row, 1]]
+            d = data.documents[data.sentence_view.doc[h.row]]
             meta = " · ".join(x for x in (d.title, d.source, d.published[:10]) if x)
             numbered.append((n, meta, r.sentence_text[h.row]))
         fallback = self.answer(ret)

@@ -227,9 +227,9 @@ def run_cli(args) -> int:
     out = {k: v for k, v in main.items() if not k.startswith("_")}
     if len(configs) == 2:
         out["no_metadata"] = {k: v for k, v in results[False].items() if not k.startswith("_")}
-    chunks = engine.load().chunks
+    chunks = engine.load().chunk_view
     out.update(split=args.split, metadata=not args.no_metadata, index_seconds=round(report.seconds, 1),
-               chunk_tokens_max=int(chunks[:, 4].max()) if len(chunks) else 0,
+               chunk_tokens_max=int(chunks.tokens.max()) if len(chunks) else 0,
                config={"model": engine.load().model, "reranker": getattr(engine.reranker, "name", None),
                        "chunk_tokens": engine.chunk_tokens, "overlap": engine.overlap,
                        **{k: v for k, v in engine.settings.__dict__.items() if k != "metadata"},

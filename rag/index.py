@@ -48,6 +48,41 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _column(i: int, doc: str) -> property:
+    return property(lambda self: self.table[:, i], doc=doc)
+
+
+@dataclass(frozen=True)
+class Sentences:
+    """The sentence table by column name: `Sentences(t).doc` is the (writable) view `t[:, 1]`."""
+
+    table: np.ndarray  # (n, 6) int64, columns SENT_COLS
+    id = _column(0, "each sentence's id in the sentence store")
+    doc = _column(1, "its document's row")
+    n = _column(2, "its position in the document")
+    start = _column(3, "its first character in the document's text")
+    end = _column(4, "the character after its last")
+    citable = _column(5, "1 when it may be cited (page chrome is kept for spans but never cited)")
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+@dataclass(frozen=True)
+class Chunks:
+    """The chunk table by column name: `Chunks(t).first` is the (writable) view `t[:, 2]`."""
+
+    table: np.ndarray  # (n, 5) int64, columns CHUNK_COLS
+    id = _column(0, "each chunk's id in the chunk store")
+    doc = _column(1, "its document's row")
+    first = _column(2, "its first sentence's row")
+    last = _column(3, "its last sentence's row")
+    tokens = _column(4, "its length in tokens")
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
 @dataclass
 class IndexData:
     """Everything an index holds, in memory."""
@@ -62,6 +97,14 @@ class IndexData:
     settings: dict = field(default_factory=dict)
     next_id: int = 0
     version: str = ""
+
+    @property
+    def sentence_view(self) -> Sentences:
+        return Sentences(self.sentences)
+
+    @property
+    def chunk_view(self) -> Chunks:
+        return Chunks(self.chunks)
 
     @classmethod
     def empty(cls, model: str, dim: int, settings: dict) -> "IndexData":
@@ -169,7 +212,7 @@ def _read_version(directory: Path, vdir: Path, mpath: Path, name: str, manifest_
     dim = manifest["dim"]
     if chunk_store.dim != dim or sentence_store.dim != dim:
         raise IndexCorrupt(f"{vdir}: vectors have dimension {chunk_store.dim}, manifest says {dim}; {rebuild}")
-    if len(chunk_store) != len(chunks) or len(sentence_store) != int(sentences[:, 5].sum()):
+    if len(chunk_store) != len(chunks) or len(sentence_store) != int(Sentences(sentences).citable.sum()):
         raise IndexCorrupt(f"{vdir}: vector counts do not match the tables; {rebuild}")
     return IndexData(manifest["model"], dim, documents, sentences, chunks, chunk_store, sentence_store,
                      manifest.get("settings", {}), manifest.get("next_id", 0), name)
@@ -214,7 +257,7 @@ def _save(directory: Path, data: IndexData) -> str:
             "counts": {
                 "documents": len(data.documents),
                 "sentences": int(len(data.sentences)),
-                "citable_sentences": int(data.sentences[:, 5].sum()) if len(data.sentences) else 0,
+                "citable_sentences": int(data.sentence_view.citable.sum()),
                 "chunks": int(len(data.chunks)),
             },
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

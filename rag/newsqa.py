@@ -139,8 +139,8 @@ class Baselines:
         enc = _encoding()
         self.embedder = embedder
         self.data = data
-        docs, sents = data.documents, data.sentences
-        self.sentence_text = [docs[d].text[s:e] for d, s, e in sents[:, [1, 3, 4]]]
+        docs, sents = data.documents, data.sentence_view
+        self.sentence_text = [docs[d].text[s:e] for d, s, e in zip(sents.doc, sents.start, sents.end)]
         # Windows: fixed runs of 256 tokens of each article, as a plain pipeline cuts them.
         self.windows: list[tuple[int, int, int]] = []  # (doc row, start char, end char)
         for row, d in enumerate(docs):
@@ -149,11 +149,11 @@ class Baselines:
             self.windows += [(row, a, b) for a, b in zip(starts, starts[1:] + [len(d.text)])]
         texts = [docs[r].text[a:b] for r, a, b in self.windows]
         # Each window's citable sentences (those that start inside it).
-        citable = np.flatnonzero(sents[:, 5] == 1)
+        citable = np.flatnonzero(sents.citable == 1)
         by_doc: dict[int, list[int]] = {}
         for i in citable:
-            by_doc.setdefault(int(sents[i, 1]), []).append(int(i))
-        self.window_sentences = [[i for i in by_doc.get(r, []) if a <= sents[i, 3] < b] for r, a, b in self.windows]
+            by_doc.setdefault(int(sents.doc[i]), []).append(int(i))
+        self.window_sentences = [[i for i in by_doc.get(r, []) if a <= sents.start[i] < b] for r, a, b in self.windows]
         key = f"{data.version}-{len(texts)}-{embedder.name.replace('/', '_')}.npy"
         path = cache / f"dense-windows-{key}" if cache else None
         if path and path.is_file():
@@ -166,7 +166,7 @@ class Baselines:
         self.index = faiss.IndexFlatIP(vecs.shape[1])
         self.index.add(vecs)
         # Sentence vectors: the index's own (each citable sentence embedded alone, the same model).
-        ids = sents[citable, 0]
+        ids = sents.id[citable]
         svecs = data.sentence_store.get(ids)
         self.sentence_vec = {int(i): v for i, v in zip(citable, svecs)}
         self.bm25 = bm25s.BM25()
@@ -257,7 +257,7 @@ def evaluate(engine, questions: list[QA], doc_of: dict[str, str], baselines: Bas
             t0 = time.perf_counter()
             rows = fn(q.question)
             systems[name][1].append((time.perf_counter() - t0) * 1000)
-            cited = [(data.documents[data.sentences[s, 1]].doc_id, baselines.sentence_text[s]) for s in rows]
+            cited = [(data.documents[data.sentence_view.doc[s]].doc_id, baselines.sentence_text[s]) for s in rows]
             systems[name][0].append(score(q, cited[0][1] if cited else "", True, cited, doc_of))
     out = {name: aggregate(rows, lat) for name, (rows, lat) in systems.items() if rows}
     out["queries"] = {"total": len(questions), "answerable": sum(not q.unanswerable for q in questions),

@@ -97,17 +97,17 @@ class Retriever:
         self.reader = reader  # an optional reader (reader.py), or None
         self.settings = settings or Settings()
         docs = data.documents
-        sents = data.sentences
-        self.sentence_text = [docs[d].text[s:e] for d, s, e in sents[:, [1, 3, 4]]]
-        self.citable_rows = [np.flatnonzero(sents[c[2]:c[3] + 1, 5]) + c[2] for c in data.chunks]
+        sents, chunks = data.sentence_view, data.chunk_view
+        self.sentence_text = [docs[d].text[s:e] for d, s, e in zip(sents.doc, sents.start, sents.end)]
+        self.citable_rows = [np.flatnonzero(sents.citable[a:b + 1]) + a for a, b in zip(chunks.first, chunks.last)]
         self.chunk_text = [" ".join(self.sentence_text[r] for r in rows) for rows in self.citable_rows]
         # Terms of every citable sentence once; a chunk's terms are its title's plus its sentences'.
         self.sentence_terms: dict[int, list[str]] = {
-            int(r): terms(self.sentence_text[r]) for r in np.flatnonzero(sents[:, 5])} if len(sents) else {}
+            int(r): terms(self.sentence_text[r]) for r in np.flatnonzero(sents.citable)}
         self._sentence_term_sets = {r: frozenset(t) for r, t in self.sentence_terms.items()}
         title_terms = [terms(d.title) for d in docs]
-        chunk_terms = [title_terms[c[1]] + [t for r in rows for t in self.sentence_terms[int(r)]]
-                       for c, rows in zip(data.chunks, self.citable_rows)]
+        chunk_terms = [title_terms[d] + [t for r in rows for t in self.sentence_terms[int(r)]]
+                       for d, rows in zip(chunks.doc, self.citable_rows)]
         self.bm25 = None
         if chunk_terms and any(chunk_terms):
             self.bm25 = bm25s.BM25(k1=self.settings.bm25_k1, b=self.settings.bm25_b)
@@ -120,14 +120,14 @@ class Retriever:
         n = max(1, len(chunk_terms))
         df = np.asarray(self._chunk_presence.sum(axis=0)).ravel()
         self.idf = {t: math.log(1 + n / float(df[i])) for t, i in self._term_col.items()}
-        self.chunk_doc = data.chunks[:, 1]
+        self.chunk_doc = chunks.doc
         # Dense search runs over sentences (a chunk scores by its best sentence), as one matrix product
         # for the question and all its clauses: the vectors of citable sentences, their documents, and
         # the first chunk holding each (a sentence in an overlap is also the next chunk's first).
-        self.sent_rows = np.flatnonzero(sents[:, 5]) if len(sents) else np.zeros(0, np.int64)
-        self.sent_vecs = data.sentence_store.get(sents[self.sent_rows, 0]) if len(self.sent_rows) \
+        self.sent_rows = np.flatnonzero(sents.citable)
+        self.sent_vecs = data.sentence_store.get(sents.id[self.sent_rows]) if len(self.sent_rows) \
             else np.zeros((0, data.dim), np.float32)
-        self.sent_doc = sents[self.sent_rows, 1] if len(sents) else np.zeros(0, np.int64)
+        self.sent_doc = sents.doc[self.sent_rows]
         self._sent_matrix = None  # the same vectors as a torch matrix, made on first search
         # How typical each sentence is of its own article: its dot with the mean of the article's
         # other sentence vectors. A sentence restating the article's topic matches every question
@@ -245,7 +245,7 @@ class Retriever:
             have = set(ranked)
             ranked += [r for r in rank(dense[:, 0], qterms, None, boost) if r not in have]
         best = ranked[:k]
-        vecs = self.data.chunk_store.get(self.data.chunks[best, 0]) if best else np.zeros((0, len(q.vec)))
+        vecs = self.data.chunk_store.get(self.data.chunk_view.id[best]) if best else np.zeros((0, len(q.vec)))
         return [ChunkHit(r, scores[r], float(d)) for r, d in zip(best, vecs @ q.vec)]
 
     def _chunk_best(self, cos: np.ndarray, rows: list[int]) -> np.ndarray:
@@ -466,13 +466,13 @@ class Retriever:
         it when it leans on that one (reader.passage)."""
         from .reader import passage
 
-        title = self.data.documents[int(self.data.sentences[row, 1])].title
+        title = self.data.documents[int(self.data.sentence_view.doc[row])].title
         return passage(self.sentence_text[row], title, self.previous(row))
 
     def previous(self, row: int) -> str:
         """The sentence before sentence `row` in its article ("" for an article's first)."""
-        sents = self.data.sentences
-        if row > 0 and int(sents[row, 2]) > 0 and sents[row - 1, 1] == sents[row, 1]:
+        sents = self.data.sentence_view
+        if row > 0 and int(sents.n[row]) > 0 and sents.doc[row - 1] == sents.doc[row]:
             return self.sentence_text[row - 1]
         return ""
 

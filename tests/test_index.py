@@ -177,7 +177,7 @@ def test_sentences_are_embedded_alone_and_chunks_are_their_mean(tmp_path, corpus
         texts = [retr.sentence_text[r] for r in retr.citable_rows[row]]
         mean = fake_embedder.embed(texts).sum(0)
         np.testing.assert_allclose(data.chunk_store.get(c[:1])[0], mean / np.linalg.norm(mean), atol=1e-6)
-    vec = data.sentence_store.get(data.sentences[retr.sent_rows[:1], 0])[0]
+    vec = data.sentence_store.get(data.sentence_view.id[retr.sent_rows[:1]])[0]
     np.testing.assert_allclose(vec, fake_embedder.embed([retr.sentence_text[retr.sent_rows[0]]])[0], atol=1e-6)
 
 

@@ -40,8 +40,9 @@ def held_out(question: str) -> bool:
 
 def _context(r, row: int) -> tuple[str, str]:
     data = r.data
-    drow, pos = int(data.sentences[row, 1]), int(data.sentences[row, 2])
-    prev = r.sentence_text[row - 1] if row > 0 and pos > 0 and int(data.sentences[row - 1, 1]) == drow else ""
+    sents = data.sentence_view
+    drow, pos = int(sents.doc[row]), int(sents.n[row])
+    prev = r.sentence_text[row - 1] if row > 0 and pos > 0 and int(sents.doc[row - 1]) == drow else ""
     return data.documents[drow].title, prev
 
 
@@ -75,8 +76,8 @@ def build(args) -> None:
     for row, d in enumerate(r.data.documents):
         by_title.setdefault(d.title, []).append(row)
     raw = json.loads((SHARED / "multihop_rag" / "MultiHopRAG.json").read_text(encoding="utf-8"))
-    sent_doc = r.data.sentences[:, 1]
-    citable = r.data.sentences[:, 5] == 1
+    sent_doc = r.data.sentence_view.doc
+    citable = r.data.sentence_view.citable == 1
     questions = load_questions(SHARED / "multihop_rag", "dev")
     t0 = time.time()
     held: list[dict] = []

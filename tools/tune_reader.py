@@ -42,7 +42,7 @@ def records(engine, questions) -> list[dict]:
                                                                             for h in top]),
                     "logit": np.array([h.reader for h in top]), "rule": rule,
                     "text": [r.sentence_text[h.row] for h in top],
-                    "doc": [data.documents[data.sentences[h.row, 1]].doc_id for h in top]})
+                    "doc": [data.documents[data.sentence_view.doc[h.row]].doc_id for h in top]})
     return out
 
 
