@@ -125,9 +125,12 @@ def cmd_feedback(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    from .llm import LLMConfig
     from .server import serve
 
-    serve(args)
+    serve(args.index, args.seeds, args.host, args.port, args.allow_origin,
+          public_url=args.public_url or os.environ.get("RAG_PUBLIC_URL"), model=args.model,
+          llm=LLMConfig.from_env(args.llm_url, args.llm_model, args.llm_timeout), reranker=args.reranker)
     return 0
 
 

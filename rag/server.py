@@ -10,6 +10,7 @@ import threading
 import time
 from html import escape
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
@@ -169,17 +170,37 @@ code{background:#f3f4f6;padding:.1em .3em;border-radius:4px;word-break:break-all
 </script></html>"""
 
 
-def create_app(engine: Engine, allow_origins: list[str] | None = None, public_url: str | None = None):
-    """The ASGI app: FastAPI with the Gradio UIs mounted at /embed/ (compact widget) and / (full
-    chat), inside the body-size limit."""
+UI_GROUP = "rag.ui"  # the entry-point group a chat UI registers under (pyproject.toml: ui.py)
+
+
+class ChatUI(Protocol):
+    """What the server mounts: the app's chat (ui.py, found through its entry point). The library
+    never imports the app; any package can register another UI under UI_GROUP."""
+
+    CSS: str
+    HEAD: str
+    MAX_UPLOAD_BYTES: int
+
+    def build(self, engine: Engine, compact: bool = False): ...
+
+
+def installed_ui() -> ChatUI | None:
+    """The chat UI registered under UI_GROUP, or None when none is installed (API only)."""
+    from importlib.metadata import entry_points
+
+    found = sorted(entry_points(group=UI_GROUP), key=lambda e: e.name)
+    return found[0].load() if found else None
+
+
+def create_app(engine: Engine, allow_origins: list[str] | None = None, public_url: str | None = None,
+               ui: ChatUI | None = None):
+    """The ASGI app: FastAPI with the JSON API and, given a `ui`, its chat mounted at / and its
+    compact widget at /embed/, inside the body-size limit."""
     # This server's uploads in a folder of its own (mode 0700): the only files "Add articles" reads.
     if not os.environ.get("GRADIO_TEMP_DIR"):
         import tempfile
 
         os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="rag-uploads-")
-    import gradio as gr
-
-    import ui
 
     origins = [o.rstrip("/") for o in (allow_origins or []) if o and o != "*"]
     app = FastAPI(title="rag", docs_url="/api/docs", openapi_url="/api/openapi.json")
@@ -282,6 +303,10 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None, public_ur
                 f"placeholder='https://news.example.com'> <button>Show the flag</button></form>{flag}"
                 f"<h2>Preview</h2>{snippet}</main></html>")
 
+    if ui is None:
+        return BodyLimit(app)
+    import gradio as gr
+
     full = ui.build(engine).queue(default_concurrency_limit=CONCURRENCY, max_size=MAX_WAITING)
     compact = ui.build(engine, compact=True).queue(default_concurrency_limit=CONCURRENCY, max_size=MAX_WAITING)
     limit = f"{ui.MAX_UPLOAD_BYTES // (1024 * 1024)}mb"  # refused by the server, not only by the browser
@@ -334,17 +359,17 @@ def prepare(index_dir: str, seeds: str, model: str | None = None, llm=None, rera
     return engine
 
 
-def serve(args) -> None:
+def serve(index: str, seeds: str, host: str = "127.0.0.1", port: int = 7860, allow_origins: list[str] | None = None,
+          public_url: str | None = None, model: str | None = None, llm=None, reranker: str | None = None) -> None:
+    """Build the index on first start, then serve the API and the installed chat UI until stopped."""
     import uvicorn
 
-    from .llm import LLMConfig
-
-    engine = prepare(args.index, args.seeds, args.model,
-                     LLMConfig.from_env(args.llm_url, args.llm_model, args.llm_timeout), getattr(args, "reranker", None))
-    base = f"http://{args.host}:{args.port}"
-    app = create_app(engine, args.allow_origin, public_url=args.public_url or os.environ.get("RAG_PUBLIC_URL"))
+    engine = prepare(index, seeds, model, llm, reranker)
+    base = f"http://{host}:{port}"
+    ui = installed_ui()
+    app = create_app(engine, allow_origins, public_url=public_url, ui=ui)
     watch(engine)
-    print(f"rag: chat at {base}/  API at {base}/api/ask  widget at {base}/embed/  (Ctrl+C to stop)",
-          file=sys.stderr)
+    pages = f"chat at {base}/  " if ui else "no chat UI installed;  "
+    print(f"rag: {pages}API at {base}/api/ask  widget at {base}/widget  (Ctrl+C to stop)", file=sys.stderr)
     # An open browser tab keeps a streaming connection: stop within seconds anyway.
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)

@@ -1,0 +1,34 @@
+"""The library's layers: nothing under rag/ imports the app (ui.py); the server finds the chat
+through its entry point and serves the API without one."""
+
+import ast
+
+from fastapi.testclient import TestClient
+
+from conftest import ROOT
+from rag.engine import Engine
+from rag.server import create_app, installed_ui
+
+
+def test_nothing_under_rag_imports_the_app():
+    for path in sorted((ROOT / "rag").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            assert not any(n == "ui" or n.startswith("ui.") for n in names), f"{path.name} imports ui"
+
+
+def test_the_chat_is_found_through_its_entry_point():
+    chat = installed_ui()
+    assert chat is not None and chat.__name__ == "ui"  # pyproject.toml registers ui.py under rag.ui
+    assert callable(chat.build) and chat.CSS and chat.HEAD and chat.MAX_UPLOAD_BYTES > 0
+
+
+def test_without_a_ui_the_server_is_the_api_alone(tmp_path, corpus_dir, fake_embedder):
+    engine = Engine(tmp_path / "index", embedder=fake_embedder)
+    engine.index([corpus_dir])
+    client = TestClient(create_app(engine))
+    r = client.post("/api/ask", json={"question": "Who won the chess final in Shanghai?"})
+    assert r.status_code == 200 and "citations" in r.json()
+    assert client.get("/health").json()["documents"] == 3
+    assert client.get("/").status_code == 404  # no chat mounted
