@@ -115,7 +115,7 @@ class Engine:
     def __init__(self, index_dir: str | os.PathLike = "index", model: str | None = None,
                  embedder=None, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
                  overlap: int = DEFAULT_OVERLAP_SENTENCES, settings: Settings | None = None,
-                 policy: RefusalPolicy | None = None, sentence_vectors: str = "own", llm=None, reranker=None,
+                 policy: RefusalPolicy | None = None, llm=None, reranker=None,
                  reader=None, max_document_chars: int = MAX_DOCUMENT_CHARS, lock_timeout: float | None = None):
         self.index_dir = Path(index_dir)
         self.max_document_chars = max_document_chars
@@ -126,9 +126,6 @@ class Engine:
         self._refresh_failed: str | None = None  # a CURRENT whose version failed to load: not retried
         self.llm = llm  # an LLMConfig: generative answers, checked claim by claim
         self.llm_stats: dict = {}  # timings of the last LLM call
-        # "own": each sentence embedded on its own, a chunk's vector the mean of its sentences';
-        # "late": sentence vectors pooled inside the chunk pass; "separate": chunks and sentences each embedded
-        self.sentence_vectors = sentence_vectors
         self._model_name = model
         self._embedder = embedder
         self.chunk_tokens = chunk_tokens
@@ -335,7 +332,8 @@ class Engine:
 
     def _pipeline_settings(self) -> dict:
         return {"chunk_tokens": self.chunk_tokens, "overlap": self.overlap, "pipeline": PIPELINE_VERSION,
-                "sentence_vectors": self.sentence_vectors}
+                # Each sentence embedded on its own (the one mode left; the key keeps old indexes current).
+                "sentence_vectors": "own"}
 
     def is_current(self) -> bool:
         """True when the index exists and was built by this pipeline with these settings."""
@@ -362,8 +360,8 @@ class Engine:
             chunk_rows.append(c.table)
             chunk_vecs.append(old.chunk_store.get(c.id))
             sent_vecs.append(old.sentence_store.get(s.id[s.citable == 1]))
-        texts_c, texts_s = [], []
-        members: list[list[tuple[int, int, int]]] = []  # per chunk: (sentence in texts_s, start, end)
+        texts_s: list[str] = []  # the citable sentences of the new documents, embedded each on its own
+        members: list[list[int]] = []  # per new chunk: its sentences' positions in texts_s
         pending_c, pending_s = [], []
         for d in todo:
             row = len(documents)
@@ -377,33 +375,22 @@ class Engine:
             sent_rows.append(s)
             cit = [n for n, (_, _, c) in enumerate(spans) if c]
             cit_text = [d.text[spans[n][0]:spans[n][1]] for n in cit]
-            prefix = f"{d.title}\n" if d.title else ""
-            if self.sentence_vectors == "own":  # chunk texts never go through the model: no word-piece budget
-                model_tokens, model_max = None, None
-            else:
-                model_tokens = emb.count_tokens(cit_text)
-                model_max = emb.max_tokens - (emb.count_tokens([prefix])[0] if prefix else 0)
-            spans_c = chunk_sentences([tokens[n] for n in cit], model_tokens, self.chunk_tokens, model_max,
-                                      self.overlap)
+            # Chunk texts never go through the model (a chunk's vector is its sentences' mean): no
+            # word-piece budget, only the chunk size in tiktoken tokens.
+            spans_c = chunk_sentences([tokens[n] for n in cit], None, self.chunk_tokens, None, self.overlap)
             c = np.zeros((len(spans_c), 5), np.int64)
             k0 = len(texts_s)
             for j, sp in enumerate(spans_c):
                 c[j] = (data.next_id, row, base + cit[sp.first], base + cit[sp.last], sp.tokens)
                 data.next_id += 1
-                text, mem = prefix, []
-                for m in range(sp.first, sp.last + 1):
-                    text += " " if m > sp.first else ""
-                    mem.append((k0 + m, len(text), len(text) + len(cit_text[m])))
-                    text += cit_text[m]
-                texts_c.append(text)
-                members.append(mem)
+                members.append([k0 + m for m in range(sp.first, sp.last + 1)])
             chunk_rows.append(c)
             pending_c.append(index_io.Chunks(c).id)
             new = index_io.Sentences(s)
             pending_s.append(new.id[new.citable == 1])
             texts_s.extend(cit_text)
         if todo:
-            cvecs, svecs, report.embedded = self._embed(emb, texts_c, texts_s, members, progress)
+            cvecs, svecs, report.embedded = self._embed(emb, texts_s, members, progress)
             chunk_vecs.append(cvecs)
             sent_vecs.append(svecs)
             report.embedded_documents = len(todo)
@@ -419,35 +406,20 @@ class Engine:
             data.sentence_store.add(order_s, np.vstack(sent_vecs))
         return data
 
-    def _embed(self, emb, texts_c, texts_s, members, progress):
-        """Chunk and sentence vectors.
+    def _embed(self, emb, texts_s: list[str], members: list[list[int]], progress: bool):
+        """Chunk and sentence vectors, and how many texts the model read.
 
-        By default each sentence is embedded on its own, which is the text the model was trained on
-        (sentence pairs): a clause of a question finds its paraphrase among sentences read alone far
-        better than among sentences pooled from a 256-token chunk (MultiHop-RAG dev, BENCHMARKS.md).
-        A chunk's vector is then the mean of its sentences', with no second model pass.
+        Each sentence is embedded on its own, which is the text the model was trained on (sentence
+        pairs): a clause of a question finds its paraphrase among sentences read alone far better
+        than among sentences pooled from a 256-token chunk (MultiHop-RAG dev, BENCHMARKS.md). A
+        chunk's vector is the normalised sum of its sentences', with no second model pass.
         """
-        if self.sentence_vectors == "own":
-            svecs = self._embed_sentences(emb, texts_s, progress)
-            cvecs = np.zeros((len(texts_c), emb.dim), np.float32)
-            for j, mem in enumerate(members):
-                v = svecs[[k for k, _, _ in mem]].sum(0)
-                cvecs[j] = v / max(float(np.linalg.norm(v)), 1e-9)
-            return cvecs, svecs, len(texts_s)
-        if self.sentence_vectors == "late" and getattr(emb, "mean_pooled", False):
-            cvecs, per_chunk = emb.embed_with_sentences(texts_c, [[(a, b) for _, a, b in m] for m in members],
-                                                        progress=progress)
-            svecs = np.full((len(texts_s), emb.dim), np.nan, np.float32)
-            for mem, vecs in zip(members, per_chunk):
-                for (k, _, _), v in zip(mem, vecs):
-                    if np.isnan(svecs[k, 0]) and not np.isnan(v[0]):
-                        svecs[k] = v  # a sentence in two chunks (the overlap) keeps its first reading
-            missing = np.flatnonzero(np.isnan(svecs[:, 0]))
-            if len(missing):  # sentences the model truncated out of their chunk
-                svecs[missing] = emb.embed([texts_s[k] for k in missing])
-            return cvecs, svecs, len(texts_c) + len(missing)
-        vecs = emb.embed(texts_c + texts_s, progress=progress)
-        return vecs[: len(texts_c)], vecs[len(texts_c):], len(vecs)
+        svecs = self._embed_sentences(emb, texts_s, progress)
+        cvecs = np.zeros((len(members), emb.dim), np.float32)
+        for j, mem in enumerate(members):
+            v = svecs[mem].sum(0)
+            cvecs[j] = v / max(float(np.linalg.norm(v)), 1e-9)
+        return cvecs, svecs, len(texts_s)
 
     @staticmethod
     def _embed_sentences(emb, texts: list[str], progress: bool, block: int = 1024) -> np.ndarray:
