@@ -7,7 +7,6 @@ import os
 import re
 import sys
 import threading
-import time
 from html import escape
 from pathlib import Path
 from typing import Protocol

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from conftest import ROOT, SEEDS
+from conftest import ROOT
 
 LOCAL = ROOT / "tests" / "data" / "local_news"
 

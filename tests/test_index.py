@@ -72,7 +72,7 @@ def test_other_paths_are_kept(tmp_path, corpus_dir, fake_embedder):
 
 
 def test_pipeline_upgrade_re_embeds_everything_and_loses_nothing(tmp_path, corpus_dir, fake_embedder, monkeypatch):
-    import rag.engine as engine_mod
+    import rag.build as build_mod
 
     other = tmp_path / "other"
     other.mkdir()
@@ -81,7 +81,7 @@ def test_pipeline_upgrade_re_embeds_everything_and_loses_nothing(tmp_path, corpu
     eng.index([corpus_dir])
     eng.index([other])
     assert eng.is_current()
-    monkeypatch.setattr(engine_mod, "PIPELINE_VERSION", engine_mod.PIPELINE_VERSION + 1)
+    monkeypatch.setattr(build_mod, "PIPELINE_VERSION", build_mod.PIPELINE_VERSION + 1)
     upgraded = _engine(tmp_path, fake_embedder)
     assert not upgraded.is_current()
     # Re-indexing one folder after an upgrade re-embeds the other folder's documents too, not drops them.
