@@ -19,17 +19,26 @@ CHUNK_WORD_PIECES = 384
 
 
 class Embedder(Protocol):
-    """What the pipeline needs of a model: a name, a dimension, a token budget and `embed`."""
+    """What the pipeline needs of a model, capabilities included (declared, never probed):
+
+    name, dim: the model's name (recorded in the index) and its vectors' dimension.
+    mean_pooled: True when `embed_packed` can pool spans of a text out of one pass (a question's
+        clauses read in its context); False, and clauses are embedded alone.
+    bf16: True when the model runs in bfloat16: the retriever then holds its sentence matrix in
+        bfloat16 too.
+    """
 
     name: str
     dim: int
-    max_tokens: int
+    mean_pooled: bool
+    bf16: bool
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """L2-normalized float32 vectors, one row per text."""
 
-    def count_tokens(self, texts: list[str]) -> list[int]:
-        """The model's own token counts (without special tokens)."""
+    def embed_packed(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Each text's vector and, per text, one vector pooled over each of its character spans
+        (NaN rows for spans past the model's limit); called only when `mean_pooled`."""
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -102,10 +111,6 @@ class SentenceTransformerEmbedder:
             for layer in self.model.modules():
                 if isinstance(layer, torch.nn.Linear):
                     layer.to(torch.bfloat16)
-
-    def count_tokens(self, texts: list[str]) -> list[int]:
-        enc = self.model.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
-        return [len(ids) for ids in enc]
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:

@@ -172,7 +172,7 @@ class Retriever:
         dates = self.cues.date_mask(question) if s.metadata else None
         parts = clauses(question, [(a, b) for a, b, _ in outlets]) if s.clauses else []
         content = without_outlets(question, outlets)
-        if parts and getattr(self.embedder, "mean_pooled", False):
+        if parts and self.embedder.mean_pooled:
             # Clause vectors pooled from the question's own pass, so each clause is read in the
             # question's context ("his" knows who), blended with the clause read alone (its own
             # words carry more weight there), all in one model call.
@@ -319,7 +319,7 @@ class Retriever:
             # bf16 when the embedder runs in bf16 (CPUs with AMX, AVX512-BF16): 4x faster here, and the
             # ranking of sentences is the same to within 1% of the top 150 (scores use fp32 later).
             m = torch.from_numpy(self.sent_vecs)
-            self._sent_matrix = m.to(torch.bfloat16) if getattr(self.embedder, "bf16", False) else m
+            self._sent_matrix = m.to(torch.bfloat16) if self.embedder.bf16 else m
         m = self._sent_matrix
         # (vecs x m^T) reads the sentence matrix row by row: a third faster than (m x vecs^T) here.
         return torch.nn.functional.linear(torch.from_numpy(np.ascontiguousarray(vecs)).to(m.dtype), m).float().numpy().T

@@ -30,14 +30,12 @@ class FakeEmbedder:
 
     name = "fake-bow"
     dim = 64
-    max_tokens = 510
+    mean_pooled = False  # no embed_packed: clauses are embedded alone
+    bf16 = False
 
     def __init__(self):
         self.calls = 0
         self.texts = 0
-
-    def count_tokens(self, texts):
-        return [len(t.split()) for t in texts]
 
     def embed(self, texts, progress=False):
         self.calls += 1

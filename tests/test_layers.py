@@ -32,3 +32,12 @@ def test_without_a_ui_the_server_is_the_api_alone(tmp_path, corpus_dir, fake_emb
     assert r.status_code == 200 and "citations" in r.json()
     assert client.get("/health").json()["documents"] == 3
     assert client.get("/").status_code == 404  # no chat mounted
+
+
+def test_the_bundled_embedder_declares_what_the_pipeline_asks_of_it(real_embedder, fake_embedder):
+    for emb in (real_embedder, fake_embedder):  # the Embedder protocol, read as attributes, never probed
+        assert isinstance(emb.name, str) and emb.dim > 0
+        assert isinstance(emb.mean_pooled, bool) and isinstance(emb.bf16, bool)
+    assert real_embedder.mean_pooled  # MiniLM is mean-pooled: clauses are pooled in the question's pass
+    vecs, pooled = real_embedder.embed_packed(["who criticised Hegseth?"], [[(0, 14)]])
+    assert vecs.shape == (1, real_embedder.dim) and pooled[0].shape == (1, real_embedder.dim)
