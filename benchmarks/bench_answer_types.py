@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rag.engine import Engine  # noqa: E402
-from rag.newsqa import load_realtimeqa  # noqa: E402
+from rag.eval.newsqa import load_realtimeqa  # noqa: E402
 
 
 def main() -> int:

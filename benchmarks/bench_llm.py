@@ -25,7 +25,7 @@ def main() -> int:
     ap.add_argument("--index", default=".cache/multihop-index")
     args = ap.parse_args()
     from rag.engine import Engine
-    from rag.evaluate import evaluate_answers, load_questions
+    from rag.eval.multihop import evaluate_answers, load_questions
     from rag.llm import LLMConfig
 
     engine = Engine(args.index, llm=LLMConfig(url=args.llm_url, model=args.llm_model, timeout=args.timeout))

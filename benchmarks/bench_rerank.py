@@ -21,7 +21,7 @@ def main() -> int:
     ap.add_argument("--index", default=".cache/multihop-index")
     args = ap.parse_args()
     from rag.engine import Engine
-    from rag.evaluate import evaluate, load_questions
+    from rag.eval.multihop import evaluate, load_questions
 
     questions = load_questions(Path(args.data_dir), "dev", args.limit)
     engine = Engine(args.index)

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from rag.answer import FEATURES, MODEL_FILE, answerability_features  # noqa: E402
 from rag.engine import Engine, hits_text  # noqa: E402
-from rag.newsqa import load_jsonl, load_multihop, load_realtimeqa  # noqa: E402
+from rag.eval.newsqa import load_jsonl, load_multihop, load_realtimeqa  # noqa: E402
 
 THRESHOLDS = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 

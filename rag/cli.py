@@ -136,9 +136,9 @@ def cmd_serve(args) -> int:
 
 def cmd_eval(args) -> int:
     if args.benchmark == "multihop":
-        from .evaluate import run_cli
+        from .eval.multihop import run_cli
     else:
-        from .newsqa import run_cli
+        from .eval.newsqa import run_cli
     return run_cli(args)
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import MULTIHOP, needs_multihop
 
-from rag.evaluate import citation_hit, evidence_metrics, load_questions, paper_metrics
+from rag.eval.multihop import citation_hit, evidence_metrics, load_questions, paper_metrics
 
 
 def test_paper_metric_matches_the_upstream_definition():
@@ -35,7 +35,7 @@ def test_split_is_even_dev_odd_test():
 def test_dev_subset_floors(tmp_path_factory, real_embedder):
     """100 dev questions on a freshly built index; floors well below the full-run figures."""
     from rag.engine import Engine
-    from rag.evaluate import evaluate
+    from rag.eval.multihop import evaluate
 
     engine = Engine(tmp_path_factory.mktemp("multihop-index"), embedder=real_embedder)
     engine.index([MULTIHOP / "corpus.json"])

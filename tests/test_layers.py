@@ -1,5 +1,6 @@
-"""The library's layers: nothing under rag/ imports the app (ui.py); the server finds the chat
-through its entry point and serves the API without one."""
+"""The library's layers: nothing under rag/ imports the app (ui.py) and the pipeline never imports
+the eval harness (rag/eval/); the server finds the chat through its entry point and serves the
+API without one."""
 
 import ast
 
@@ -16,6 +17,15 @@ def test_nothing_under_rag_imports_the_app():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
             assert not any(n == "ui" or n.startswith("ui.") for n in names), f"{path.name} imports ui"
+
+
+def test_the_pipeline_never_imports_the_eval_harness():
+    for path in sorted((ROOT / "rag").rglob("*.py")):
+        if "eval" in path.relative_to(ROOT / "rag").parts[:1] or path.name == "cli.py":
+            continue  # the harness itself, and `rag eval`'s lazy import of it
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith(("eval", "rag.eval")), f"{path.name} imports the harness"
 
 
 def test_the_chat_is_found_through_its_entry_point():

@@ -9,7 +9,7 @@ import pytest
 from conftest import MULTIHOP, ROOT, needs_multihop, run_cli
 
 from rag.engine import Engine
-from rag.newsqa import QA, Baselines, contains_answer, fold, load_jsonl, score
+from rag.eval.newsqa import QA, Baselines, contains_answer, fold, load_jsonl, score
 
 REALTIMEQA = Path(os.environ.get("REALTIMEQA_DIR", ROOT.parent / "shared" / "eval" / "realtimeqa"))
 # Floors a little under the figures measured on these subsets (session 9).

@@ -64,8 +64,8 @@ def _pairs(engine, question: str, is_gold, extra_gold_rows, rng) -> list[dict]:
 
 def build(args) -> None:
     from rag.engine import Engine
-    from rag.evaluate import citation_hit, load_questions
-    from rag.newsqa import contains_answer, load_realtimeqa
+    from rag.eval.multihop import citation_hit, load_questions
+    from rag.eval.newsqa import contains_answer, load_realtimeqa
 
     rng = random.Random(0)
     rows: list[dict] = []

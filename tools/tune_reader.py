@@ -47,7 +47,7 @@ def records(engine, questions) -> list[dict]:
 
 
 def replay(recs, doc_of, w: float, threshold: float, support: float, cite: int, mode: str) -> dict:
-    from rag.newsqa import aggregate, score
+    from rag.eval.newsqa import aggregate, score
 
     rows = []
     for rec in recs:
@@ -70,7 +70,7 @@ def replay(recs, doc_of, w: float, threshold: float, support: float, cite: int, 
 
 def main() -> None:
     from rag.engine import Engine
-    from rag.newsqa import load_multihop, load_realtimeqa, record_ids
+    from rag.eval.newsqa import load_multihop, load_realtimeqa, record_ids
     from rag.reader import Reader
     from train_reader import held_out
 

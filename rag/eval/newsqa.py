@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .text import fold
+from ..errors import InputError
+from ..text import fold
 
 WINDOW_TOKENS = 256
 BASELINE_WINDOWS = 5  # windows whose sentences a baseline ranks
@@ -54,7 +54,7 @@ def contains_answer(text: str, answers: list[str]) -> bool:
 
 
 def _evidence_hit(sentence: str, facts: list[str]) -> bool:
-    from .evaluate import citation_hit
+    from .multihop import citation_hit
 
     return bool(citation_hit([sentence], facts))
 
@@ -134,7 +134,7 @@ class Baselines:
         import bm25s
         import faiss
 
-        from .chunking import _encoding
+        from ..chunking import _encoding
 
         enc = _encoding()
         self.embedder = embedder
@@ -301,7 +301,7 @@ def chart(out: dict, title: str, path: Path) -> None:
 
 def run_cli(args) -> int:
     """Index the corpus (a cached index is reused when current), score the split, print and save."""
-    from .engine import Engine
+    from ..engine import Engine
 
     if args.benchmark == "realtimeqa":
         questions, corpus = load_realtimeqa(Path(args.data_dir), args.split, args.limit)
