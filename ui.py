@@ -19,12 +19,13 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from rag import Engine, InputError, RagError, feedback
+from rag import Engine, InputError, RagError
+from rag.app import feedback
 from rag.engine import MAX_QUESTION_CHARS
 from rag.errors import IndexBusy
-from rag.filters import parse_filters
-from rag.ingest import from_text, load_file
+from rag.question.filters import parse_filters
 from rag.records import Document
+from rag.text.ingest import from_text, load_file
 
 log = logging.getLogger("rag.ui")
 EXAMPLES = ["who criticised Hegseth?", "What did McFaul ask?", "Who is Stephen Wertheim?",
@@ -623,6 +624,6 @@ def build(engine: Engine, compact: bool = False) -> gr.Blocks:
 if __name__ == "__main__":
     import sys
 
-    from rag.cli import main
+    from rag.app.cli import main
 
     sys.exit(main(["serve", *sys.argv[1:]]))

@@ -25,7 +25,7 @@ WRITER = textwrap.dedent("""
     sys.path[:0] = [{tests!r}, {root!r}]
     from conftest import FakeEmbedder
     from rag.engine import Engine
-    from rag.ingest import from_text
+    from rag.text.ingest import from_text
     index, tag, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     eng = Engine(index, embedder=FakeEmbedder())
     for i in range(n):
@@ -41,9 +41,9 @@ def main() -> int:
     import numpy as np
     from conftest import FakeEmbedder
 
-    from rag import index as index_io
     from rag.engine import Engine
-    from rag.ingest import from_text
+    from rag.index import files as index_io
+    from rag.text.ingest import from_text
 
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "idx"

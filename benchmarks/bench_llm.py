@@ -24,9 +24,9 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--index", default=".cache/multihop-index")
     args = ap.parse_args()
+    from rag.answer.llm import LLMConfig
     from rag.engine import Engine
     from rag.eval.multihop import evaluate_answers, load_questions
-    from rag.llm import LLMConfig
 
     engine = Engine(args.index, llm=LLMConfig(url=args.llm_url, model=args.llm_model, timeout=args.timeout))
     engine.index([Path(args.data_dir) / "corpus.json"])

@@ -26,9 +26,9 @@ def main() -> int:
     ap.add_argument("data_dir")
     ap.add_argument("--pairs", type=int, default=600)
     args = ap.parse_args()
+    from rag.answer.llm import LLMConfig, support
     from rag.embedding import load_embedder
-    from rag.llm import LLMConfig, support
-    from rag.sentences import split_sentences
+    from rag.text.sentences import split_sentences
 
     data = Path(args.data_dir)
     corpus = {d["url"]: d for d in json.loads((data / "corpus.json").read_text(encoding="utf-8"))}

@@ -3,7 +3,7 @@
     python benchmarks/fit_answerability.py [--shared ../shared] [--write]
 
 For each dev question of MultiHop-RAG, RealTime QA and the project's own set, retrieval runs as
-the product runs it and `rag.answer.answerability_features` reads what it found; a logistic model
+the product runs it and `rag.answer.extractive.answerability_features` reads what it found; a logistic model
 of "the articles answer this" is fitted to them (each dataset and each class weighted equally, so
 the large MultiHop-RAG set does not decide alone; a small ridge). It prints the coefficients and,
 for each threshold, the refusals of unanswerable and answerable dev questions per dataset; the
@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.answer import FEATURES, MODEL_FILE, answerability_features  # noqa: E402
+from rag.answer.extractive import FEATURES, MODEL_FILE, answerability_features  # noqa: E402
 from rag.engine import Engine, hits_text  # noqa: E402
 from rag.eval.newsqa import load_jsonl, load_multihop, load_realtimeqa  # noqa: E402
 

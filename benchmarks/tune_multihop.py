@@ -29,8 +29,8 @@ def main() -> int:
     engine = Engine(args.index)
     engine.index([Path(args.data_dir) / "corpus.json"])
     print(f"{'config':48}" + "".join(f"{k[:10]:>11}" for k in KEYS) + f"{'p95 ms':>8}")
-    from rag.answer import RefusalPolicy
-    from rag.retrieval import Settings
+    from rag.answer.extractive import RefusalPolicy
+    from rag.retrieval.search import Settings
 
     for cfg in args.configs:
         engine.settings, engine.policy = Settings(), RefusalPolicy()  # each configuration from the defaults

@@ -11,19 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
-from . import build
-from . import index as index_io
-from .answer import NOT_FOUND, RefusalPolicy, answerable, compose, strong
-from .build import IndexReport
-from .chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_SENTENCES
-from .conversation import rewrite
+from .answer.extractive import NOT_FOUND, RefusalPolicy, answerable, compose, strong
 from .embedding import DEFAULT_MODEL, load_embedder
 from .errors import InputError, RagError
-from .ingest import MAX_DOCUMENT_CHARS, discover, load_file, printable
-from .locking import writer_lock
+from .index import build
+from .index import files as index_io
+from .index.build import IndexReport
+from .index.locking import writer_lock
+from .question.followups import rewrite
 from .records import Answer, Citation, Document
-from .retrieval import ChunkHit, Retriever, SentenceHit, Settings
-from .text import encodes
+from .retrieval.search import ChunkHit, Retriever, SentenceHit, Settings
+from .text.chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_SENTENCES
+from .text.ingest import MAX_DOCUMENT_CHARS, discover, load_file, printable
+from .text.words import encodes
 
 MAX_QUESTION_CHARS = 1000
 DEFAULT_TOP_K = 5
@@ -126,7 +126,7 @@ class Engine:
     @property
     def reranker(self):
         if isinstance(self._reranker, str):
-            from .rerank import load_reranker
+            from .retrieval.rerank import load_reranker
 
             self._reranker = load_reranker(self._reranker)
         return self._reranker
@@ -134,7 +134,7 @@ class Engine:
     @property
     def reader(self):
         if isinstance(self._reader, (str, os.PathLike)):
-            from .reader import load_reader
+            from .retrieval.reader import load_reader
 
             self._reader = load_reader(self._reader)
         return self._reader or None
@@ -299,7 +299,14 @@ class Engine:
 
     def generate(self, ret: Retrieval, on_draft=None) -> Answer:
         """The LLM's answer, keeping only claims its cited sentences support; else the extractive one."""
-        from .llm import LLMError, build_messages, complete, repeats_instruction, split_claims, support
+        from .answer.llm import (
+            LLMError,
+            build_messages,
+            complete,
+            repeats_instruction,
+            split_claims,
+            support,
+        )
 
         r = ret.retriever or self.retriever
         data = r.data

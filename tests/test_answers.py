@@ -11,7 +11,6 @@ run, so its mark is removed), each with the reason measured.
 import re
 
 import pytest
-
 from conftest import ROOT
 
 LOCAL = ROOT / "tests" / "data" / "local_news"
@@ -125,7 +124,7 @@ def test_questions_the_articles_do_not_answer_are_refused(news_engine, question)
 
 
 def test_asked_reads_the_wh_form():
-    from rag.statement import asked
+    from rag.answer.statement import asked
 
     assert asked("Who criticised Hegseth?").rest == "criticised Hegseth"
     assert asked("Who did Trump call?").kind == "person" and asked("Who did Trump call?").rest == ""
@@ -141,7 +140,7 @@ def test_asked_reads_the_wh_form():
 
 
 def test_state_picks_the_entity_of_the_asked_kind():
-    from rag.statement import state
+    from rag.answer.statement import state
 
     st = state("How many people attended the march?", ["About 3,000 people attended the march on 4 May."], [""])
     assert st.parts[0][0] == "About 3,000 people"
@@ -159,7 +158,7 @@ def test_state_picks_the_entity_of_the_asked_kind():
 
 
 def test_who_is_x_states_what_the_sentence_says_x_is():
-    from rag.statement import asked, state
+    from rag.answer.statement import asked, state
 
     assert asked("Who is Stephen Wertheim?").kind == "identity"
     assert asked("Who is the secretary?").kind == "person"  # not a name: asks for a person
@@ -171,7 +170,7 @@ def test_who_is_x_states_what_the_sentence_says_x_is():
 
 
 def test_where_takes_the_place_attached_to_what_was_asked():
-    from rag.statement import state
+    from rag.answer.statement import state
 
     st = state("Where did Mirela Sandu train as a pastry chef?",
                ["She trained as a pastry chef in Copenhagen before moving to Edinburgh."], [""])
@@ -179,14 +178,19 @@ def test_where_takes_the_place_attached_to_what_was_asked():
 
 
 def test_a_modal_verb_does_not_make_an_object_question_a_subject_one():
-    from rag.statement import asked
+    from rag.answer.statement import asked
 
     assert not asked("Which team will the coach pick?").subject
     assert asked("Which team will win the cup?").subject
 
 
 def test_stance_is_read_from_the_question_and_the_sentence():
-    from rag.stance import asked_stance, leaning, question_stance, stance_bonus
+    from rag.retrieval.stance import (
+        asked_stance,
+        leaning,
+        question_stance,
+        stance_bonus,
+    )
 
     assert question_stance("Who criticised Hegseth?") == -1
     assert question_stance("Who praised the new bridge?") == 1
@@ -199,7 +203,7 @@ def test_stance_is_read_from_the_question_and_the_sentence():
 
 
 def test_entity_reader_finds_sentences_naming_the_asked_kind():
-    from rag.expected import EntityReader
+    from rag.retrieval.answer_types import EntityReader
 
     reader = EntityReader()
     q = "How many employees did Meta lay off?"
@@ -214,7 +218,7 @@ def test_entity_reader_finds_sentences_naming_the_asked_kind():
 
 
 def test_the_answerability_model_loads_and_refuses_a_question_about_what_no_article_names(news_engine):
-    from rag.answer import FEATURES, _model
+    from rag.answer.extractive import FEATURES, _model
 
     model = _model()
     assert model is not None and model["features"] == list(FEATURES)  # the committed fit matches the code

@@ -10,12 +10,11 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, SEEDS, run_cli
 
-from rag import index as index_io
 from rag.engine import Engine
 from rag.errors import IndexCorrupt, IndexWriteError, InputError
+from rag.index import files as index_io
 
 
 def _one_line_error(out, *needles):
@@ -240,14 +239,14 @@ def test_lxml_html_clean_missing_is_named(tmp_path):
     page.write_text("<html><body><article><p>The Leith harbour reopened on Monday after the storm, "
                     "officials said.</p></article></body></html>")
     code = ("import sys; sys.modules['lxml_html_clean'] = None\n"
-            "from pathlib import Path\nfrom rag.ingest import load_file\nfrom rag.errors import InputError\n"
+            "from pathlib import Path\nfrom rag.text.ingest import load_file\nfrom rag.errors import InputError\n"
             f"try:\n    load_file(Path({str(page)!r}), 'a')\nexcept InputError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert "needs the Python package lxml_html_clean (pip install lxml_html_clean)" in out.stdout, out
 
 
 def test_ingest_errors_never_escape_as_other_exceptions(tmp_path):
-    from rag.ingest import load_file
+    from rag.text.ingest import load_file
 
     cases = {"a.json": '[{"body": "text", "title": {"nested": 1}}]', "b.jsonl": '{"body": ["x"]}',
              "c.json": '"just a string"', "d.json": '{"body": "ok", "title": "\\ud800"}'}

@@ -10,7 +10,6 @@ import sys
 import threading
 
 import pytest
-
 from conftest import ROOT, SEEDS, free_port, wait_until_up
 
 pytestmark = pytest.mark.slow

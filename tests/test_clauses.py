@@ -1,4 +1,4 @@
-from rag.clauses import clauses
+from rag.question.clauses import clauses
 
 
 def _texts(question, ignore=()):

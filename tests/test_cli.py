@@ -5,7 +5,6 @@ import json
 import shutil
 
 import pytest
-
 from conftest import SEEDS, run_cli
 
 INDEX_KEYS = {"documents", "sentences", "chunks", "embedded", "skipped", "removed", "seconds"}

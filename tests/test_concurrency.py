@@ -13,13 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, FakeEmbedder
 
-from rag import index as index_io
 from rag.engine import Engine
 from rag.errors import IndexBusy
-from rag.locking import writer_lock
+from rag.index import files as index_io
+from rag.index.locking import writer_lock
 
 # A writer process: adds `n` articles of its own, one update (one read-modify-write) each.
 WRITER = textwrap.dedent("""
@@ -27,7 +26,7 @@ WRITER = textwrap.dedent("""
     sys.path[:0] = [{tests!r}, {root!r}]
     from conftest import FakeEmbedder
     from rag.engine import Engine
-    from rag.ingest import from_text
+    from rag.text.ingest import from_text
     index, tag, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     eng = Engine(index, embedder=FakeEmbedder())
     for i in range(n):
@@ -44,7 +43,7 @@ def _start_writer(index: Path, tag: str, n: int) -> subprocess.Popen:
 
 def _seed_index(path: Path, fake_embedder) -> Engine:
     eng = Engine(path, embedder=fake_embedder)
-    from rag.ingest import from_text
+    from rag.text.ingest import from_text
 
     eng.add_documents([from_text("Seed report\nThe harbour reopened after the storm on Monday.", "seed/0")])
     return eng
@@ -103,7 +102,7 @@ def test_second_writer_waits_with_a_message_or_gives_up_naming_the_holder(tmp_pa
 
 def test_a_crashed_writer_leaves_no_lock(tmp_path):
     index = tmp_path / "idx"
-    code = f"import os, sys; sys.path.insert(0, {str(ROOT)!r}); from rag.locking import writer_lock\n" \
+    code = f"import os, sys; sys.path.insert(0, {str(ROOT)!r}); from rag.index.locking import writer_lock\n" \
            f"with writer_lock({str(index)!r}):\n    os._exit(9)\n"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 9
     t0 = time.monotonic()
@@ -133,7 +132,7 @@ def test_two_cli_index_runs_on_one_index_keep_both(tmp_path):
 
 def test_refresh_swaps_in_a_new_version_and_does_not_retry_a_broken_one(tmp_path, fake_embedder):
     from rag.errors import IndexCorrupt
-    from rag.ingest import from_text
+    from rag.text.ingest import from_text
 
     index = tmp_path / "idx"
     served = _seed_index(index, fake_embedder)

@@ -43,7 +43,7 @@ def test_a_model_that_does_not_mean_pool_gets_its_clauses_embedded_alone(seed_en
     import json
 
     from rag.embedding import SentenceTransformerEmbedder
-    from rag.retrieval import Retriever
+    from rag.retrieval.search import Retriever
 
     SentenceTransformerEmbedder(precision="fp32").model.save(str(tmp_path))  # the bundled model, saved ...
     config = tmp_path / "1_Pooling" / "config.json"

@@ -1,10 +1,14 @@
 """MultiHop-RAG: the paper's metric on known cases, and a fixed dev subset with regression floors."""
 
 import pytest
-
 from conftest import MULTIHOP, needs_multihop
 
-from rag.eval.multihop import citation_hit, evidence_metrics, load_questions, paper_metrics
+from rag.eval.multihop import (
+    citation_hit,
+    evidence_metrics,
+    load_questions,
+    paper_metrics,
+)
 
 
 def test_paper_metric_matches_the_upstream_definition():

@@ -3,11 +3,11 @@
 import json
 
 import pytest
-
 from conftest import run_cli
+
 from rag.engine import Engine
 from rag.errors import InputError
-from rag.filters import Filters, parse_filters
+from rag.question.filters import Filters, parse_filters
 
 
 def test_filters_are_validated_with_a_message_naming_the_field():
@@ -55,9 +55,8 @@ def test_the_cli_takes_filters_and_refuses_bad_ones_in_one_line(tmp_path, corpus
 
 @pytest.mark.slow
 def test_filters_through_the_http_api_and_the_chat(server):
-    from gradio_client import Client
-
     from conftest import http
+    from gradio_client import Client
 
     url = server["url"]
     status, _, body = http("POST", url + "/api/ask", {"question": "who criticised Hegseth?", "since": "last week"})

@@ -8,15 +8,14 @@ import json
 import tempfile
 from pathlib import Path
 
+from conftest import FakeEmbedder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import FakeEmbedder
-
-from rag import index as index_io
 from rag.engine import Engine
 from rag.errors import InputError
-from rag.ingest import SUPPORTED
+from rag.index import files as index_io
+from rag.text.ingest import SUPPORTED
 
 _json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=40)
 _json = st.recursive(_json_scalars, lambda inner: st.lists(inner, max_size=4)

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import index as index_io
 from rag.engine import Engine
 from rag.errors import IndexCorrupt, IndexMissing, IndexWriteError, InputError
-from rag.text import terms
+from rag.index import files as index_io
+from rag.text.words import terms
 
 
 def _engine(tmp_path, emb):
@@ -72,7 +72,7 @@ def test_other_paths_are_kept(tmp_path, corpus_dir, fake_embedder):
 
 
 def test_pipeline_upgrade_re_embeds_everything_and_loses_nothing(tmp_path, corpus_dir, fake_embedder, monkeypatch):
-    import rag.build as build_mod
+    import rag.index.build as build_mod
 
     other = tmp_path / "other"
     other.mkdir()
@@ -281,8 +281,8 @@ def test_a_sentence_that_only_restates_its_article_topic_is_not_the_citation(tmp
 
 
 def test_weak_citations_are_dropped_by_their_share_of_the_best_and_the_best_always_stays():
-    from rag.answer import RefusalPolicy, compose, strong
-    from rag.retrieval import SentenceHit
+    from rag.answer.extractive import RefusalPolicy, compose, strong
+    from rag.retrieval.search import SentenceHit
 
     hits = lambda *scores: [SentenceHit(i, s, 0.6, 0.5, 0) for i, s in enumerate(scores)]
     assert [h.row for h in strong(hits(1.0, 0.6, 0.4), 0.5)] == [0, 1]
@@ -300,7 +300,7 @@ def test_weak_citations_are_dropped_by_their_share_of_the_best_and_the_best_alwa
 
 
 def test_a_ranking_sure_of_its_first_chunk_leaves_the_next_slots_to_the_others():
-    from rag.retrieval import RRF_K, _merge_scored
+    from rag.retrieval.search import RRF_K, _merge_scored
 
     vote = 1 / (RRF_K + 1)  # scores are in first-place votes
     sure = ([1, 2, 3], np.array([3.0, 1.0, 0.9]) * vote)  # its first chunk far ahead

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from rag.errors import InputError
-from rag.ingest import discover, from_text, load_file
+from rag.text.ingest import discover, from_text, load_file
 
 HTML = """<html><head><title>Harbour reopens | Coast Times</title>
 <meta property="og:site_name" content="Coast Times"><meta name="author" content="Ana Ruiz">

@@ -4,11 +4,11 @@ API without one."""
 
 import ast
 
+from conftest import ROOT
 from fastapi.testclient import TestClient
 
-from conftest import ROOT
+from rag.app.server import create_app, installed_ui
 from rag.engine import Engine
-from rag.server import create_app, installed_ui
 
 
 def test_nothing_under_rag_imports_the_app():

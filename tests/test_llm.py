@@ -13,11 +13,10 @@ import sys
 import time
 
 import pytest
-
 from conftest import SEEDS, free_port, wait_until_up
 
+from rag.answer.llm import LLMConfig, split_claims, support
 from rag.engine import Engine
-from rag.llm import LLMConfig, split_claims, support
 
 SEED_TEXT = next(SEEDS.glob("*.txt")).read_text(encoding="utf-8")
 

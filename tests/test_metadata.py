@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rag.metadata import MetadataCues, without_outlets
+from rag.question.metadata import MetadataCues, without_outlets
 
 SOURCES = ["TechCrunch", "The Independent - Sports", "The Independent - Life and Style", "Fortune", "The Age"]
 PUBLISHED = ["2023-09-28T10:00:00", "2023-10-04T08:00:00", "2023-10-04T09:00:00", "2023-10-04T12:00:00",

@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import MULTIHOP, ROOT, needs_multihop, run_cli
 
 from rag.engine import Engine

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import FakeEmbedder, run_cli
 
 LONG_QUESTION = ("Which minister, who posted on X about abandoning Ukraine, responded to the comments on Nato "

@@ -12,10 +12,9 @@ import time
 
 import httpx
 import pytest
+from conftest import ROOT, SEEDS, free_port, run_cli, wait_until_up
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import ROOT, SEEDS, free_port, run_cli, wait_until_up
 
 pytestmark = pytest.mark.slow
 UPLOAD_REFUSED = "not a file uploaded through this page"
@@ -244,7 +243,7 @@ def test_server_picks_up_a_cli_update_within_seconds(srv, tmp_path):
 
 
 def test_a_paste_during_a_cli_run_waits_and_both_are_kept(srv, tmp_path):
-    from rag import index as index_io
+    from rag.index import files as index_io
 
     before = _health(srv)["documents"]
     extra = tmp_path / "extra"

@@ -1,7 +1,6 @@
 """Golden questions about the bundled seed article, answered with the real bundled model."""
 
 import pytest
-
 from conftest import SEED_FILE
 
 # (question, a phrase of the sentence that answers it; it must be among the top 3 citations)

@@ -2,8 +2,8 @@ import json
 
 from conftest import MULTIHOP, SEED_FILE, needs_multihop
 
-from rag.ingest import load_file
-from rag.sentences import is_chrome, split_sentences
+from rag.text.ingest import load_file
+from rag.text.sentences import is_chrome, split_sentences
 
 
 def _sentences(text, title=""):

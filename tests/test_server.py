@@ -4,7 +4,6 @@ import concurrent.futures as cf
 import json
 
 import pytest
-
 from conftest import ROOT, http
 
 pytestmark = pytest.mark.slow

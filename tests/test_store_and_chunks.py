@@ -1,8 +1,13 @@
 import numpy as np
 import pytest
 
-from rag.chunking import chunk_sentences, count_tokens, split_long, split_long_counted
-from rag.store import FaissStore
+from rag.index.vectors import FaissStore
+from rag.text.chunking import (
+    chunk_sentences,
+    count_tokens,
+    split_long,
+    split_long_counted,
+)
 
 
 def _unit(rng, n, d):

@@ -3,10 +3,11 @@
 import gradio as gr
 
 import ui
-from rag import Engine, feedback
-from rag.locking import writer_lock
-from rag.cli import main
-from rag.conversation import normalise_history, rewrite
+from rag import Engine
+from rag.app import feedback
+from rag.app.cli import main
+from rag.index.locking import writer_lock
+from rag.question.followups import normalise_history, rewrite
 from ui import _KEY, ChatApp, escape
 
 

@@ -47,7 +47,7 @@ def _context(r, row: int) -> tuple[str, str]:
 
 
 def _pairs(engine, question: str, is_gold, extra_gold_rows, rng) -> list[dict]:
-    from rag.reader import passage
+    from rag.retrieval.reader import passage
 
     r = engine.retriever
     q = r.query(question)
@@ -117,7 +117,7 @@ def train(args) -> None:
     import torch
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
-    from rag.reader import MAX_TOKENS, READER_DIR, ReaderModel
+    from rag.retrieval.reader import MAX_TOKENS, READER_DIR, ReaderModel
 
     torch.manual_seed(0)
     torch.set_num_threads(2)

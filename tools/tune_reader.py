@@ -26,7 +26,7 @@ SHARED = ROOT.parent / "shared" / "eval"
 
 
 def records(engine, questions) -> list[dict]:
-    from rag.answer import covers
+    from rag.answer.extractive import covers
     from rag.engine import hits_text
 
     r = engine.retriever
@@ -69,10 +69,11 @@ def replay(recs, doc_of, w: float, threshold: float, support: float, cite: int, 
 
 
 def main() -> None:
+    from train_reader import held_out
+
     from rag.engine import Engine
     from rag.eval.newsqa import load_multihop, load_realtimeqa, record_ids
-    from rag.reader import Reader
-    from train_reader import held_out
+    from rag.retrieval.reader import Reader
 
     p = argparse.ArgumentParser()
     p.add_argument("--reader", default=str(ROOT / ".cache" / "reader" / "model"), help="a trained reader's directory")

@@ -9,7 +9,9 @@ An unanswerable question is checked against every record: none may hold all of i
 (whole words); the four that some record does hold (REVIEWED) were read in context by hand and
 kept: the words occur there about something else.
 """
-import json, re, sys
+import json
+import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]

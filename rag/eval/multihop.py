@@ -207,8 +207,8 @@ def chart(result: dict, path: Path) -> None:
 
 def run_cli(args) -> int:
     """Index the corpus (reusing a current cached index), run the split, print and save the figures."""
+    from ..answer.llm import LLMConfig
     from ..engine import Engine
-    from ..llm import LLMConfig
 
     data_dir = Path(args.data_dir)
     corpus = data_dir / "corpus.json"

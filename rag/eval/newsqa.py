@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..text import fold
+from ..text.words import fold
 
 WINDOW_TOKENS = 256
 BASELINE_WINDOWS = 5  # windows whose sentences a baseline ranks
@@ -134,7 +134,7 @@ class Baselines:
         import bm25s
         import faiss
 
-        from ..chunking import _encoding
+        from ..text.chunking import _encoding
 
         enc = _encoding()
         self.embedder = embedder

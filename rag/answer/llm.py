@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .text import key_terms, terms
+from ..text.words import key_terms, terms
 
 SYSTEM = (
     "You answer questions about news articles using only the numbered sentences provided as data. "

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .errors import IndexCorrupt, IndexMissing, IndexWriteError
+from .. import __version__
+from ..errors import IndexCorrupt, IndexMissing, IndexWriteError
+from ..records import Document
 from .locking import check_directory, reading, retiring
-from .records import Document
-from .store import FaissStore
+from .vectors import FaissStore
 
 FORMAT_VERSION = 1
 SENT_COLS = ("id", "doc", "n", "start", "end", "citable")

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .embedding import cpu_has_fast_bf16, offline_unless_allowed
-from .errors import InputError
+from ..embedding import cpu_has_fast_bf16, offline_unless_allowed
+from ..errors import InputError
 
 READER_DIR = Path(".cache") / "reader" / "model"  # where tools/train_reader.py writes one
 HEAD_FILE = "head.safetensors"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .text import _WORD
+from ..text.words import _WORD
 
 _PRONOUN = re.compile(r"\b(he|she|him|her|his|hers|they|them|their|it|its|this|that|these|those)\b", re.I)
 _FOLLOW_UP = re.compile(r"^\s*(and|but|also|what about|how about|then)\b", re.I)

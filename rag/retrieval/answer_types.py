@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from .statement import KINDS, _is_subject, _words, asked, pipeline
+from ..answer.statement import KINDS, _is_subject, _words, asked, pipeline
 
 _CACHE_SIZE = 50_000
 

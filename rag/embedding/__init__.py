@@ -9,7 +9,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}

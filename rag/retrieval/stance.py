@@ -64,7 +64,7 @@ def asked_stance(question: str) -> int:
     """The stance a question asks about (`question_stance`), read only from a question asking who
     did something (statement.Asked.actor): in "how many people died in the flood?" and "who is the
     man accused of fraud?" the negative words are the topic, not a stance asked about."""
-    from .statement import asked
+    from ..answer.statement import asked
 
     return question_stance(question) if asked(question).actor else 0
 

@@ -12,12 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import index as index_io
-from .chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_SENTENCES, chunk_sentences, split_long_counted
-from .errors import InputError
-from .ingest import printable
-from .records import Document
-from .sentences import split_sentences
+from ..errors import InputError
+from ..records import Document
+from ..text.chunking import (
+    DEFAULT_CHUNK_TOKENS,
+    DEFAULT_OVERLAP_SENTENCES,
+    chunk_sentences,
+    split_long_counted,
+)
+from ..text.ingest import printable
+from ..text.sentences import split_sentences
+from . import files as index_io
 
 # Bump when segmentation, chunking or the embedded text changes: stored vectors then go stale.
 PIPELINE_VERSION = 5

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .errors import IndexBusy, IndexWriteError, InputError
+from ..errors import IndexBusy, IndexWriteError, InputError
 
 LOCK_NAME = "LOCK"
 # Never follow a symlink planted in the index directory; never leak the fd into child processes.

@@ -8,14 +8,14 @@ import os
 import re
 import sys
 
-from .errors import RagError
+from ..errors import RagError
 
 EXIT_ERROR = 1
 
 
 def _engine(args, **kw):
-    from .engine import Engine
-    from .llm import LLMConfig
+    from ..answer.llm import LLMConfig
+    from ..engine import Engine
 
     llm = LLMConfig.from_env(getattr(args, "llm_url", None), getattr(args, "llm_model", None),
                              getattr(args, "llm_timeout", None))
@@ -27,8 +27,8 @@ def _waiting(message: str) -> None:
 
 
 def cmd_index(args) -> int:
-    from .chunking import DEFAULT_CHUNK_TOKENS
-    from .ingest import MAX_DOCUMENT_CHARS
+    from ..text.chunking import DEFAULT_CHUNK_TOKENS
+    from ..text.ingest import MAX_DOCUMENT_CHARS
 
     kw = {"chunk_tokens": args.chunk_tokens or DEFAULT_CHUNK_TOKENS,
           "max_document_chars": args.max_doc_chars or MAX_DOCUMENT_CHARS,
@@ -71,8 +71,8 @@ def _print_citation(c, show_scores: bool) -> None:
 
 
 def cmd_ask(args) -> int:
-    from .engine import check_question
-    from .filters import parse_filters
+    from ..engine import check_question
+    from ..question.filters import parse_filters
 
     filters = parse_filters(args.source, args.since, args.until)  # bad input fails before a model loads
     engine = _engine(args)
@@ -125,7 +125,7 @@ def cmd_feedback(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .llm import LLMConfig
+    from ..answer.llm import LLMConfig
     from .server import serve
 
     serve(args.index, args.seeds, args.host, args.port, args.allow_origin,
@@ -136,9 +136,9 @@ def cmd_serve(args) -> int:
 
 def cmd_eval(args) -> int:
     if args.benchmark == "multihop":
-        from .eval.multihop import run_cli
+        from ..eval.multihop import run_cli
     else:
-        from .eval.newsqa import run_cli
+        from ..eval.newsqa import run_cli
     return run_cli(args)
 
 

@@ -8,9 +8,9 @@ import os
 import re
 from pathlib import Path
 
-from .errors import InputError
-from .records import Document
-from .text import encodes
+from ..errors import InputError
+from ..records import Document
+from .words import encodes
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl")
 MAX_FILE_BYTES = 200 * 1024 * 1024  # a .jsonl of many articles may be large; each one is capped below

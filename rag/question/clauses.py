@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .text import terms
+from ..text.words import terms
 
 # Commas (not the one before a year: "September 26, 2023"), semicolons, dashes, the words that open a
 # contrasting clause, and "and", "which", "who", "that": "the individual who ... and who ..." strings

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .retrieval import Retriever, SentenceHit
-from .text import key_terms, terms
+from ..retrieval.search import Retriever, SentenceHit
+from ..text.words import key_terms, terms
 
 NOT_FOUND = "I could not find this in these articles."
 
@@ -91,7 +91,7 @@ MODEL_FILE = Path(__file__).with_name("answerability.json")
 def answerability_features(retriever: Retriever, question: str, top: list[SentenceHit], hits_text: str,
                            policy: RefusalPolicy | None = None) -> list[float]:
     """The FEATURES of one question, from what retrieval found (no model call). Whether the top
-    sentences name a thing of the asked kind (expected.py) was tried as a feature too: its
+    sentences name a thing of the asked kind (answer_types.py) was tried as a feature too: its
     weights fitted opposite signs on the two halves of it and no dataset gained (BENCHMARKS.md)."""
     keys = list(dict.fromkeys(key_terms(question)))
     present = set(terms(hits_text))

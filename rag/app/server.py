@@ -16,9 +16,9 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from .engine import Engine
-from .errors import InputError, RagError
-from .filters import parse_filters
+from ..engine import Engine
+from ..errors import InputError, RagError
+from ..question.filters import parse_filters
 
 log = logging.getLogger("rag.server")
 
@@ -344,7 +344,7 @@ def watch(engine: Engine, interval: float = REFRESH_SECONDS, stop: threading.Eve
 def prepare(index_dir: str, seeds: str, model: str | None = None, llm=None, reranker: str | None = None) -> Engine:
     """An engine on `index_dir`; on first start (or after a pipeline upgrade) the index is built from
     `seeds` with a progress bar."""
-    from . import index as index_io
+    from ..index import files as index_io
 
     engine = Engine(index_dir, model=model, llm=llm, reranker=reranker)
     if not engine.is_current():
