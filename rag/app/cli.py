@@ -135,11 +135,19 @@ def cmd_serve(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from ..answer.llm import LLMConfig
+
     if args.benchmark == "multihop":
-        from ..eval.multihop import run_cli
-    else:
-        from ..eval.newsqa import run_cli
-    return run_cli(args)
+        from ..eval import multihop
+
+        return multihop.run(args.data_dir, args.split, args.limit, args.eval_index, args.model, args.reranker,
+                            args.reader, metadata=not args.no_metadata,
+                            llm=LLMConfig.from_env(args.llm_url, args.llm_model, args.llm_timeout),
+                            llm_limit=args.llm_limit, json_out=args.json_out)
+    from ..eval import newsqa
+
+    return newsqa.run(args.benchmark, args.data_dir, args.split, args.limit, args.corpus, args.eval_index, args.model,
+                      args.reranker, args.reader, baselines=not args.no_baselines, json_out=args.json_out)
 
 
 def _whole(option: str, low: int, high: int):

@@ -205,47 +205,46 @@ def chart(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def run_cli(args) -> int:
+def run(data_dir: str | Path, split: str = "test", limit: int | None = None, index: str | Path | None = None,
+        model: str | None = None, reranker: str | None = None, reader: str | None = None, metadata: bool = True,
+        llm=None, llm_limit: int = 40, json_out: str | Path | None = None) -> int:
     """Index the corpus (reusing a current cached index), run the split, print and save the figures."""
-    from ..answer.llm import LLMConfig
     from ..engine import Engine
 
-    data_dir = Path(args.data_dir)
+    data_dir = Path(data_dir)
     corpus = data_dir / "corpus.json"
     if not corpus.is_file():
         raise InputError(f"{corpus}: not found; DATA_DIR must hold MultiHop-RAG's corpus.json and MultiHopRAG.json")
-    questions = load_questions(data_dir, args.split, args.limit)
-    index_dir = Path(args.eval_index or ".cache/multihop-index")
-    engine = Engine(index_dir, model=args.model, reranker=getattr(args, "reranker", None),
-                    reader=getattr(args, "reader", None))
+    questions = load_questions(data_dir, split, limit)
+    index_dir = Path(index or ".cache/multihop-index")
+    engine = Engine(index_dir, model=model, reranker=reranker, reader=reader)
     report = engine.index([corpus], progress=sys.stderr.isatty())
     print(f"index: {report.documents} articles, {report.chunks} chunks in {index_dir}/ "
           f"({report.seconds:.1f} s, {report.embedded_documents} embedded)", file=sys.stderr)
-    configs = [False] if args.no_metadata else [True, False]
+    configs = [True, False] if metadata else [False]
     results = {m: evaluate(engine, questions, metadata=m) for m in configs}
     main = results[configs[0]]
     out = {k: v for k, v in main.items() if not k.startswith("_")}
     if len(configs) == 2:
         out["no_metadata"] = {k: v for k, v in results[False].items() if not k.startswith("_")}
     chunks = engine.load().chunk_view
-    out.update(split=args.split, metadata=not args.no_metadata, index_seconds=round(report.seconds, 1),
+    out.update(split=split, metadata=metadata, index_seconds=round(report.seconds, 1),
                chunk_tokens_max=int(chunks.tokens.max()) if len(chunks) else 0,
                config={"model": engine.load().model, "reranker": getattr(engine.reranker, "name", None),
                        "chunk_tokens": engine.chunk_tokens, "overlap": engine.overlap,
                        **{k: v for k, v in engine.settings.__dict__.items() if k != "metadata"},
                        "refusal": engine.policy.__dict__})
-    llm = LLMConfig.from_env(args.llm_url, args.llm_model, args.llm_timeout)
     if llm is not None:
         engine.llm = llm
-        engine.settings.metadata = not args.no_metadata
+        engine.settings.metadata = metadata
         out["llm"] = {"url": llm.url, "model": llm.model,
-                      **evaluate_answers(engine, questions[: args.llm_limit])}
+                      **evaluate_answers(engine, questions[:llm_limit])}
     _print_table(out)
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(out, indent=2), encoding="utf-8")
-        png = Path(args.json_out).with_suffix(".png")
-        chart({**main, "split": args.split}, png)
-        print(f"wrote {args.json_out} and {png}", file=sys.stderr)
+    if json_out:
+        Path(json_out).write_text(json.dumps(out, indent=2), encoding="utf-8")
+        png = Path(json_out).with_suffix(".png")
+        chart({**main, "split": split}, png)
+        print(f"wrote {json_out} and {png}", file=sys.stderr)
     return 0
 
 

@@ -299,22 +299,24 @@ def chart(out: dict, title: str, path: Path) -> None:
     plt.close(fig)
 
 
-def run_cli(args) -> int:
+def run(benchmark: str, data_dir: str | Path, split: str = "test", limit: int | None = None,
+        corpus: str | Path | None = None, index: str | Path | None = None, model: str | None = None,
+        reranker: str | None = None, reader: str | None = None, baselines: bool = True,
+        json_out: str | Path | None = None) -> int:
     """Index the corpus (a cached index is reused when current), score the split, print and save."""
     from ..engine import Engine
 
-    if args.benchmark == "realtimeqa":
-        questions, corpus = load_realtimeqa(Path(args.data_dir), args.split, args.limit)
-    elif args.benchmark == "multihop-qa":
-        questions, corpus = load_multihop(Path(args.data_dir), args.split, args.limit)
+    if benchmark == "realtimeqa":
+        questions, corpus = load_realtimeqa(Path(data_dir), split, limit)
+    elif benchmark == "multihop-qa":
+        questions, corpus = load_multihop(Path(data_dir), split, limit)
     else:
-        if not args.corpus:
+        if not corpus:
             raise InputError("rag eval jsonl needs --corpus FILE (the articles, as .jsonl records with an \"id\")")
-        questions, corpus = load_jsonl(Path(args.data_dir), args.split, args.limit), Path(args.corpus)
-    name = {"multihop-qa": "multihop"}.get(args.benchmark, args.benchmark)
-    index_dir = Path(args.eval_index or f".cache/{name}-index")
-    engine = Engine(index_dir, model=args.model, reranker=getattr(args, "reranker", None),
-                    reader=getattr(args, "reader", None))
+        questions, corpus = load_jsonl(Path(data_dir), split, limit), Path(corpus)
+    name = {"multihop-qa": "multihop"}.get(benchmark, benchmark)
+    index_dir = Path(index or f".cache/{name}-index")
+    engine = Engine(index_dir, model=model, reranker=reranker, reader=reader)
     report = engine.index([corpus], progress=sys.stderr.isatty())
     print(f"index: {report.documents} articles, {report.chunks} chunks in {index_dir}/ "
           f"({report.seconds:.1f} s, {report.embedded_documents} embedded)", file=sys.stderr)
@@ -322,14 +324,14 @@ def run_cli(args) -> int:
     ids = record_ids(corpus)
     doc_of = {d.doc_id: ids[int(d.doc_id.rsplit("#", 1)[1])] for d in data.documents if "#" in d.doc_id}
     # The dense baseline's window vectors are cached beside the index (keyed by its version).
-    baselines = None if args.no_baselines else Baselines(data, engine.embedder, index_dir.parent)
-    out = evaluate(engine, questions, doc_of, baselines, progress=sys.stderr.isatty())
-    out.update(dataset=args.benchmark, split=args.split, index_seconds=round(report.seconds, 1))
-    title = f"{args.benchmark} {args.split} split ({out['queries']['total']} questions)"
+    beside = Baselines(data, engine.embedder, index_dir.parent) if baselines else None
+    out = evaluate(engine, questions, doc_of, beside, progress=sys.stderr.isatty())
+    out.update(dataset=benchmark, split=split, index_seconds=round(report.seconds, 1))
+    title = f"{benchmark} {split} split ({out['queries']['total']} questions)"
     print_table(out, title)
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(out, indent=2), encoding="utf-8")
-        png = Path(args.json_out).with_suffix(".png")
+    if json_out:
+        Path(json_out).write_text(json.dumps(out, indent=2), encoding="utf-8")
+        png = Path(json_out).with_suffix(".png")
         chart(out, title, png)
-        print(f"wrote {args.json_out} and {png}", file=sys.stderr)
+        print(f"wrote {json_out} and {png}", file=sys.stderr)
     return 0
