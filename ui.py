@@ -326,7 +326,6 @@ class ChatApp:
         msg = f"Added {len(docs)} article(s); the index now holds {report.documents}."
         return msg + (f" Skipped: {escape('; '.join(problems))}" if problems else "")
 
-
     # -- what is indexed ------------------------------------------------------------------------
     def listing(self, query: str = "") -> str:
         """The indexed articles (title, outlet, date, sentence count) whose title or outlet contains
@@ -336,9 +335,8 @@ class ChatApp:
         except RagError as e:
             log.error("%s", e)
             return "<p>The index is unavailable right now.</p>"
-        citable = data.sentences[data.sentences[:, 5] == 1, 1]
-        counts = np.bincount(citable, minlength=len(data.documents)) if len(citable) else \
-            np.zeros(len(data.documents), np.int64)
+        sents = data.sentence_view
+        counts = np.bincount(sents.doc[sents.citable == 1], minlength=len(data.documents))
         words = str(query or "")[:200].lower().split()
         rows = [(d, int(counts[i])) for i, d in enumerate(data.documents)
                 if all(w in f"{d.title} {d.source}".lower() for w in words)]

@@ -9,6 +9,7 @@ import re
 import sys
 
 from ..errors import RagError
+from . import feedback
 
 EXIT_ERROR = 1
 
@@ -101,8 +102,6 @@ def cmd_ask(args) -> int:
 
 
 def cmd_feedback(args) -> int:
-    from . import feedback
-
     entries = feedback.read(args.index)
     if args.rating:
         entries = [e for e in entries if e.get("rating") == args.rating]
@@ -240,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("feedback", help="print the readers' thumbs up / down on answers, oldest first")
     sp.add_argument("--index", default=os.environ.get("RAG_INDEX", "index"), help="index directory (default index/)")
-    sp.add_argument("--rating", choices=["up", "down", "cleared"], default=None, help="only these ratings")
+    sp.add_argument("--rating", choices=feedback.RATINGS, default=None, help="only these ratings")
     sp.add_argument("--json", action="store_true", help="one JSON object per line")
     sp.set_defaults(func=cmd_feedback)
 
@@ -266,8 +265,6 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--llm-limit", type=int, default=40, help="questions answered by the LLM (default 40)")
     sp.set_defaults(func=cmd_eval)
     return p
-
-
 
 
 def main(argv: list[str] | None = None) -> int:

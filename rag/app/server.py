@@ -271,9 +271,11 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None, public_ur
             with lock:
                 waiting["n"] -= 1
 
+    gate = WIDGET_GATE.replace("ALLOWED", json.dumps(origins).replace("<", "\\u003c"))  # the same for every request
+
     @app.get("/widget", response_class=HTMLResponse)
     def widget_gate():
-        return WIDGET_GATE.replace("ALLOWED", json.dumps(origins).replace("<", "\\u003c"))
+        return gate
 
     @app.get("/embed.html", response_class=HTMLResponse)
     def embed_help(request: Request, origin: str = ""):

@@ -48,39 +48,40 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _column(i: int, doc: str) -> property:
+def _column(columns: tuple[str, ...], name: str, doc: str) -> property:
+    i = columns.index(name)
     return property(lambda self: self.table[:, i], doc=doc)
 
 
 @dataclass(frozen=True)
-class Sentences:
-    """The sentence table by column name: `Sentences(t).doc` is the (writable) view `t[:, 1]`."""
+class _Table:
+    """An int64 table read by column name; each column is a writable view of `table`."""
 
-    table: np.ndarray  # (n, 6) int64, columns SENT_COLS
-    id = _column(0, "each sentence's id in the sentence store")
-    doc = _column(1, "its document's row")
-    n = _column(2, "its position in the document")
-    start = _column(3, "its first character in the document's text")
-    end = _column(4, "the character after its last")
-    citable = _column(5, "1 when it may be cited (page chrome is kept for spans but never cited)")
+    table: np.ndarray
 
     def __len__(self) -> int:
         return len(self.table)
 
 
-@dataclass(frozen=True)
-class Chunks:
-    """The chunk table by column name: `Chunks(t).first` is the (writable) view `t[:, 2]`."""
+class Sentences(_Table):
+    """The sentence table (columns SENT_COLS): `Sentences(t).doc` is the view `t[:, 1]`."""
 
-    table: np.ndarray  # (n, 5) int64, columns CHUNK_COLS
-    id = _column(0, "each chunk's id in the chunk store")
-    doc = _column(1, "its document's row")
-    first = _column(2, "its first sentence's row")
-    last = _column(3, "its last sentence's row")
-    tokens = _column(4, "its length in tokens")
+    id = _column(SENT_COLS, "id", "each sentence's id in the sentence store")
+    doc = _column(SENT_COLS, "doc", "its document's row")
+    n = _column(SENT_COLS, "n", "its position in the document")
+    start = _column(SENT_COLS, "start", "its first character in the document's text")
+    end = _column(SENT_COLS, "end", "the character after its last")
+    citable = _column(SENT_COLS, "citable", "1 when it may be cited (page chrome is kept for spans but never cited)")
 
-    def __len__(self) -> int:
-        return len(self.table)
+
+class Chunks(_Table):
+    """The chunk table (columns CHUNK_COLS): `Chunks(t).first` is the view `t[:, 2]`."""
+
+    id = _column(CHUNK_COLS, "id", "each chunk's id in the chunk store")
+    doc = _column(CHUNK_COLS, "doc", "its document's row")
+    first = _column(CHUNK_COLS, "first", "its first sentence's row")
+    last = _column(CHUNK_COLS, "last", "its last sentence's row")
+    tokens = _column(CHUNK_COLS, "tokens", "its length in tokens")
 
 
 @dataclass
