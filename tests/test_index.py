@@ -174,7 +174,7 @@ def test_sentences_are_embedded_alone_and_chunks_are_their_mean(tmp_path, corpus
     data, retr = eng.load(), eng.retriever
     assert report.embedded == len(retr.sent_rows)  # one model input per citable sentence, no chunk pass
     for row, c in enumerate(data.chunks):
-        texts = [retr.sentence_text[r] for r in retr.citable_rows[row]]
+        texts = [retr.sentence_text[r] for r in retr.sent_rows[retr.chunk_lo[row]:retr.chunk_hi[row]]]
         mean = fake_embedder.embed(texts).sum(0)
         np.testing.assert_allclose(data.chunk_store.get(c[:1])[0], mean / np.linalg.norm(mean), atol=1e-6)
     vec = data.sentence_store.get(data.sentence_view.id[retr.sent_rows[:1]])[0]
@@ -186,26 +186,44 @@ def test_dense_search_ranks_chunks_by_their_best_sentence_within_the_mask(tmp_pa
     eng.index([corpus_dir])
     retr = eng.retriever
     q = fake_embedder.embed(["Bakers blamed the cost of flour."])[0]
-    cos = retr._cosines(q[None, :])[:, 0]
-    best = int(np.argmax(cos))
+    dense = retr.dense.scores(q[None, :], 0.0, exact=True)
+    best = int(np.argmax(dense.cos[:, 0]))
     assert retr.sentence_text[retr.sent_rows[best]] == "Bakers blamed the cost of flour."
-    ranked = retr._dense_chunks(cos, None)
+    ranked = retr._dense_chunks(dense, 0, None)
     assert ranked[0] == retr.sent_chunk[best] and len(ranked) == len(set(ranked)) == len(retr.chunk_text)
     chess = [i for i, d in enumerate(eng.load().documents) if d.title == "Chess final"]
-    inside = retr._dense_chunks(cos, retr._doc_mask(chess))
+    inside = retr._dense_chunks(dense, 0, retr._doc_mask(chess))
     assert inside and all(retr.chunk_doc[r] in chess for r in inside)
 
 
-def test_coverage_of_every_sentence_at_once_matches_each_sentence_alone(tmp_path, corpus_dir, fake_embedder):
+def test_coverage_of_many_sentences_at_once_matches_each_sentence_alone(tmp_path, corpus_dir, fake_embedder):
     eng = _engine(tmp_path, fake_embedder)
     eng.index([corpus_dir])
-    retr = eng.retriever
-    qterms = [t for t in terms("Bakers blamed the cost of flour in the chess final") if t in retr.vocabulary]
-    weights = retr._term_weights(qterms + qterms[:1])  # a repeated term counts twice, as it does alone
-    fast = retr._coverages(weights)
+    lex, n = eng.retriever.lexicon, len(eng.retriever.sent_rows)
+    qterms = lex.known("Bakers blamed the cost of flour in the chess final")
+    weights = eng.retriever._term_weights(qterms + qterms[:1])  # a repeated term counts twice, as it does alone
+    some = np.arange(n)[::-1][: n - 1]  # any positions, in any order
+    fast = lex.coverages(weights, some)
     assert fast.max() > 0
-    assert np.allclose(fast, [retr._covered(weights, int(r)) for r in retr.sent_rows])
-    assert retr._coverages([("no-such-term", 1.0)]).max() == 0.0
+    assert np.allclose(fast, [lex.covered(lex.columns(weights), lex.term_set(p)) for p in some])
+    assert lex.coverages([("no-such-term", 1.0)], some).max() == 0.0
+
+
+def test_bm25_top_k_from_the_postings_ranks_as_bm25_scoring_every_chunk(tmp_path, corpus_dir, fake_embedder):
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    import bm25s
+
+    from rag.retrieval.search import corpus_terms
+
+    lex = eng.retriever.lexicon
+    bm = bm25s.BM25(k1=1.5, b=0.75)  # every chunk scored by bm25s itself
+    bm.index(corpus_terms(eng.load())[1], show_progress=False)
+    for question in ("Bakers blamed the cost of flour", "chess final flour flour", "Shanghai", "no such words"):
+        qterms = lex.known(question)
+        full = bm.get_scores(qterms) if qterms else np.zeros(len(eng.retriever.chunk_text))
+        expected = [int(r) for r in np.lexsort((np.arange(len(full)), -full)) if full[r] > 0][:3]
+        assert lex.bm25_top(qterms, 3) == expected
 
 
 def test_bm25_candidates_respect_the_document_mask(tmp_path, corpus_dir, fake_embedder):
@@ -214,10 +232,10 @@ def test_bm25_candidates_respect_the_document_mask(tmp_path, corpus_dir, fake_em
     retr = eng.retriever
     docs = eng.load().documents
     chess = [i for i, d in enumerate(docs) if d.title == "Chess final"]
-    cos = np.zeros(len(retr.sent_rows), np.float32)
-    qterms = [t for t in terms("flour chess") if t in retr.vocabulary]
-    inside = retr._fuse(cos, qterms, retr._doc_mask(chess), None)
-    everywhere = retr._fuse(cos, qterms, None, None)
+    dense = retr.dense.scores(np.zeros((1, fake_embedder.dim), np.float32), 0.0, exact=True)
+    qterms = retr.lexicon.known("flour chess")
+    inside = retr._fuse(dense, 0, qterms, retr._doc_mask(chess), None)
+    everywhere = retr._fuse(dense, 0, qterms, None, None)
     assert inside and all(retr.chunk_doc[r] in chess for r in inside)
     assert any(retr.chunk_doc[r] not in chess for r in everywhere)
 
@@ -270,7 +288,7 @@ def test_a_sentence_that_only_restates_its_article_topic_is_not_the_citation(tmp
     vecs = fake_embedder.embed([r.sentence_text[x] for x in rows])
     # Each sentence against the mean of the article's other sentences (itself left out).
     typicality = ((vecs @ vecs.sum(0)) - (vecs * vecs).sum(1)) / (len(vecs) - 1)
-    np.testing.assert_allclose(r.sent_typicality[np.searchsorted(r.sent_rows, rows)], typicality, atol=1e-5)
+    np.testing.assert_allclose(r.dense.typicality[np.searchsorted(r.sent_rows, rows)], typicality, atol=1e-5)
     assert typicality[-1] < typicality[:-1].min()
 
     q = r.query("Did lava from the volcano near Grindavik reach the road?")
@@ -321,11 +339,11 @@ def test_a_chunks_best_sentence_cosine_is_read_for_many_chunks_at_once(tmp_path,
     eng = _engine(tmp_path, fake_embedder)
     eng.index([corpus_dir])
     r = eng.retriever
-    cos = r._cosines(fake_embedder.embed(["Bakers blamed the cost of flour."]))[:, 0]
+    dense = r.dense.scores(fake_embedder.embed(["Bakers blamed the cost of flour."]), 0.0, exact=True)
     rows = list(range(len(r.chunk_text)))[::-1]
-    expected = [cos[r.chunk_sents[c]].max() for c in rows]
-    np.testing.assert_allclose(r._chunk_best(cos, rows), expected)
-    assert r._chunk_best(cos, []).shape == (0,)
+    expected = [dense.cos[r.chunk_lo[c]:r.chunk_hi[c], 0].max() for c in rows]
+    np.testing.assert_allclose(r._chunk_best(dense, 0, rows), expected)
+    assert r._chunk_best(dense, 0, []).shape == (0,)
 
 
 def test_a_reader_rescores_the_best_sentences_and_its_logit_is_kept(tmp_path, corpus_dir, fake_embedder):
@@ -366,3 +384,92 @@ def test_removing_a_document_writes_a_new_version_under_the_lock_and_keeps_the_r
     with pytest.raises(InputError, match="not in the index"):
         eng.remove_documents(["no/such/article"])
     assert len(_engine(tmp_path, fake_embedder).documents) == 2
+
+
+def test_a_large_index_searches_through_its_approximate_index_and_finds_what_exact_search_does(
+        tmp_path, fake_embedder, monkeypatch):
+    """Past ANN_MIN sentences an index also saves an IVF-PQ index over its sentence vectors, says so
+    in its manifest, and loads its vectors memory-mapped; a search takes its dense candidates from
+    it and scores them exactly. (ANN_MIN is lowered here so a few hundred sentences cross it.)"""
+    import json
+
+    from rag.index import vectors
+    from rag.retrieval import dense
+
+    monkeypatch.setattr(index_io, "ANN_MIN", 300)
+    monkeypatch.setattr(dense, "ANN_DEPTH", 60)  # fewer candidates than sentences: the approximate path decides
+    places = ["Lyon", "Oslo", "Lima", "Perth", "Quito", "Accra", "Hanoi", "Dakar", "Porto", "Riga"]
+    things = ["bridge", "library", "stadium", "harbour", "museum", "market", "tunnel", "airport"]
+    files = {f"{p}-{t}.txt": f"The {t} in {p}\nWork on the {t} in {p} began in {1990 + i}. "
+             f"The {t} in {p} cost {i + 2} million. Residents of {p} voted on the {t} twice. "
+             f"The mayor of {p} opened the {t} in spring.\n"
+             for i, (p, t) in enumerate((p, t) for p in places for t in things)}
+    engine = _indexed(tmp_path, fake_embedder, files)
+    data = engine.load()
+    manifest = json.loads((tmp_path / "index" / data.version / "manifest.json").read_text())
+    assert manifest["vector_index"]["sentences"].startswith("IVF") and data.sentence_store.ann is not None
+    assert (tmp_path / "index" / data.version / index_io.ANN_FILE).is_file()
+    r = engine.retriever
+    assert r.dense.ann is not None and len(r.sent_rows) >= 300
+    for question in ("When did work on the museum in Oslo begin?", "How much did the tunnel in Perth cost?"):
+        q = r.query(question)
+        approx = r.sentences(q, r.search(q), k=3)
+        r.settings.search = "exact"
+        exact = r.sentences(q, r.search(q), k=3)
+        r.settings.search = "auto"
+        assert [h.row for h in approx][:1] == [h.row for h in exact][:1]
+    # A corrupt approximate index is caught by its checksum like every other file.
+    (tmp_path / "index" / data.version / index_io.ANN_FILE).write_bytes(b"broken")
+    with pytest.raises(IndexCorrupt, match="sentences.ann.faiss"):
+        index_io.load(tmp_path / "index")
+    assert vectors.ANN_NPROBE > 0
+
+
+def test_the_store_reads_its_vectors_in_place_and_by_id(tmp_path):
+    from rag.index.vectors import FaissStore
+
+    store = FaissStore(8)
+    vecs = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
+    ids = np.arange(20)[::-1] * 7 + 3  # ids in no particular order
+    store.add(ids, vecs)
+    np.testing.assert_array_equal(store.ids(), ids)
+    np.testing.assert_array_equal(store.vectors(), vecs)
+    np.testing.assert_array_equal(store.get(ids[[5, 0, 19]]), vecs[[5, 0, 19]])
+    with pytest.raises(KeyError):
+        store.get(np.array([4]))
+    store.save(tmp_path / "s.faiss")
+    mapped = FaissStore.load(tmp_path / "s.faiss", mmap=True)
+    np.testing.assert_array_equal(mapped.get(ids[[3, 4]]), vecs[[3, 4]])
+    assert not mapped.vectors().flags.writeable
+
+
+def test_the_lexicon_and_typicality_are_saved_with_the_index_and_an_index_without_them_searches_the_same(
+        tmp_path, corpus_dir, fake_embedder, monkeypatch):
+    import json
+
+    from rag.retrieval import search
+
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    data = eng.load()
+    files = json.loads((data.path / "manifest.json").read_text())["files"]
+    assert {"lexicon.json", "lexicon.bm25_rows.npy", search.TYPICALITY_FILE} <= set(files)
+    built = []
+    monkeypatch.setattr(search.Lexicon, "build", classmethod(lambda cls, *a: built.append(a) or None))
+    saved = eng.retriever  # a load maps what was saved: nothing is tokenised again
+    assert not built and isinstance(saved.lexicon.bm25_rows.base, np.memmap)
+    monkeypatch.undo()
+
+    # The same tables saved without derived files (an index from before they existed) tokenise at load.
+    bare = index_io.load(tmp_path / "idx")
+    bare.derived = []
+    index_io.save(tmp_path / "bare", bare)
+    again = Engine(tmp_path / "bare", embedder=fake_embedder).retriever
+    assert not (index_io.load(tmp_path / "bare").path / "lexicon.json").exists()
+    assert again.lexicon.vocab == saved.lexicon.vocab
+    np.testing.assert_array_equal(again.lexicon.bm25_data, saved.lexicon.bm25_data)
+    np.testing.assert_array_equal(again.dense.typicality, saved.dense.typicality)
+    for question in ("Who won the chess final?", "Why did bread prices rise in Lyon?"):
+        a, b = saved.query(question), again.query(question)
+        assert [h.row for h in saved.sentences(a, saved.search(a), 3)] == \
+            [h.row for h in again.sentences(b, again.search(b), 3)]

@@ -41,7 +41,8 @@ def test_without_a_ui_the_server_is_the_api_alone(tmp_path, corpus_dir, fake_emb
     r = client.post("/api/ask", json={"question": "Who won the chess final in Shanghai?"})
     assert r.status_code == 200 and "citations" in r.json()
     assert client.get("/health").json()["documents"] == 3
-    assert client.get("/").status_code == 404  # no chat mounted
+    for page in ("/", "/embed/", "/widget", "/embed.html"):  # no chat mounted, so no widget either
+        assert client.get(page).status_code == 404, page
 
 
 def test_the_bundled_embedder_declares_what_the_pipeline_asks_of_it(real_embedder, fake_embedder):

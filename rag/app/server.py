@@ -271,6 +271,8 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None, public_ur
             with lock:
                 waiting["n"] -= 1
 
+    if ui is None:  # the API alone: no chat, so no widget to frame or to explain
+        return BodyLimit(app)
     gate = WIDGET_GATE.replace("ALLOWED", json.dumps(origins).replace("<", "\\u003c"))  # the same for every request
 
     @app.get("/widget", response_class=HTMLResponse)
@@ -304,8 +306,6 @@ def create_app(engine: Engine, allow_origins: list[str] | None = None, public_ur
                 f"placeholder='https://news.example.com'> <button>Show the flag</button></form>{flag}"
                 f"<h2>Preview</h2>{snippet}</main></html>")
 
-    if ui is None:
-        return BodyLimit(app)
     import gradio as gr
 
     full = ui.build(engine).queue(default_concurrency_limit=CONCURRENCY, max_size=MAX_WAITING)
@@ -370,7 +370,7 @@ def serve(index: str, seeds: str, host: str = "127.0.0.1", port: int = 7860, all
     ui = installed_ui()
     app = create_app(engine, allow_origins, public_url=public_url, ui=ui)
     watch(engine)
-    pages = f"chat at {base}/  " if ui else "no chat UI installed;  "
-    print(f"rag: {pages}API at {base}/api/ask  widget at {base}/widget  (Ctrl+C to stop)", file=sys.stderr)
+    pages = f"chat at {base}/  widget at {base}/widget  " if ui else "no chat UI installed;  "
+    print(f"rag: {pages}API at {base}/api/ask  (Ctrl+C to stop)", file=sys.stderr)
     # An open browser tab keeps a streaming connection: stop within seconds anyway.
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..records import Document
+from ..retrieval.search import derive
 from ..text.chunking import (
     DEFAULT_CHUNK_TOKENS,
     DEFAULT_OVERLAP_SENTENCES,
@@ -113,6 +114,7 @@ def update(index_dir: Path, docs: list[Document], emb, pipeline: Pipeline, model
         data = old  # nothing changed: no new version written, readers keep theirs
     else:
         data = assemble(old, kept, todo, emb, model, pipeline, progress, report)
+        data.derived = derive(data)  # what a search reads, saved with the tables
         index_io.save(index_dir, data)
     report.documents = len(data.documents)
     report.sentences = len(data.sentences)

@@ -7,6 +7,10 @@ Layout of an index directory:
     v-<stamp>/sentences.npy  int64 rows: id, doc row, position in doc, start, end, citable
     v-<stamp>/chunks.npy     int64 rows: id, doc row, first sentence row, last sentence row, tokens
     v-<stamp>/chunks.faiss, sentences.faiss   vectors keyed by the ids above
+    v-<stamp>/sentences.ann.faiss  from ANN_MIN citable sentences: an approximate index over the
+                             same vectors (manifest "vector_index" names it); its ids are positions
+    v-<stamp>/lexicon.*, sentences.typicality.npy   what a search reads, derived at build time
+                             (retrieval.search.derive) so a load maps it instead of recomputing it
 
 A write builds a new version directory next to the old one and then replaces CURRENT with
 os.replace, which is atomic: a crash at any point leaves the previous version serving. Writers
@@ -32,12 +36,13 @@ from .. import __version__
 from ..errors import IndexCorrupt, IndexMissing, IndexWriteError
 from ..records import Document
 from .locking import check_directory, reading, retiring
-from .vectors import FaissStore
+from .vectors import ANN_MIN, FaissStore
 
 FORMAT_VERSION = 1
 SENT_COLS = ("id", "doc", "n", "start", "end", "citable")
 CHUNK_COLS = ("id", "doc", "first", "last", "tokens")
 _TABLES = ("documents.jsonl", "sentences.npy", "chunks.npy", "chunks.faiss", "sentences.faiss")
+ANN_FILE = "sentences.ann.faiss"
 
 
 def _sha256(path: Path) -> str:
@@ -98,6 +103,9 @@ class IndexData:
     settings: dict = field(default_factory=dict)
     next_id: int = 0
     version: str = ""
+    path: Path | None = None  # the version's directory, once saved or loaded
+    # Structures derived from the tables, saved beside them: objects with save(directory) -> file names.
+    derived: list = field(default_factory=list, repr=False)
 
     @property
     def sentence_view(self) -> Sentences:
@@ -114,6 +122,7 @@ class IndexData:
 
 
 _VERSION_NAME = re.compile(r"v-[0-9A-Za-z_.-]{1,100}")
+_VERSION_FILE = re.compile(r"[a-z][a-z0-9_]{0,40}(\.[a-z0-9_]{1,20}){1,3}")  # a plain file name, never a path
 LOAD_RETRIES = 20
 
 
@@ -180,7 +189,7 @@ def _load(directory: Path, model: str | None) -> IndexData:
 
 def _read_version(directory: Path, vdir: Path, mpath: Path, name: str, manifest_sha: str, model: str | None,
                   rebuild: str) -> IndexData:
-    for path in [mpath] + [vdir / f for f in _TABLES]:
+    for path in [mpath] + [vdir / f for f in _TABLES + (ANN_FILE,)]:
         if path.is_symlink():
             raise IndexCorrupt(f"{path} is a symbolic link, not a file of this index; {rebuild}")
     try:
@@ -191,8 +200,14 @@ def _read_version(directory: Path, vdir: Path, mpath: Path, name: str, manifest_
         raise IndexCorrupt(f"{mpath} cannot be read ({e.strerror}); check its permissions") from None
     if manifest.get("format") != FORMAT_VERSION:
         raise IndexCorrupt(f"{mpath}: index format {manifest.get('format')} is not {FORMAT_VERSION}; {rebuild}")
-    for fname in _TABLES:
+    ann = manifest.get("vector_index", {}).get("sentences", "flat") != "flat"
+    listed = manifest.get("files", {})
+    for fname in dict.fromkeys(_TABLES + ((ANN_FILE,) if ann else ()) + tuple(listed)):
+        if not _VERSION_FILE.fullmatch(fname):
+            raise IndexCorrupt(f"{mpath} lists {fname!r}, which is not a file of this index; {rebuild}")
         path = vdir / fname
+        if path.is_symlink():
+            raise IndexCorrupt(f"{path} is a symbolic link, not a file of this index; {rebuild}")
         try:
             ok = path.is_file() and _sha256(path) == manifest["files"].get(fname)
         except PermissionError as e:
@@ -208,15 +223,17 @@ def _read_version(directory: Path, vdir: Path, mpath: Path, name: str, manifest_
         documents = [Document(**json.loads(line)) for line in f]
     sentences = np.load(vdir / "sentences.npy", allow_pickle=False)
     chunks = np.load(vdir / "chunks.npy", allow_pickle=False)
-    chunk_store = FaissStore.load(vdir / "chunks.faiss")
-    sentence_store = FaissStore.load(vdir / "sentences.faiss")
+    chunk_store = FaissStore.load(vdir / "chunks.faiss", mmap=ann)
+    # A large index leaves its sentence vectors on disk: a search reads its candidates' rows.
+    sentence_store = FaissStore.load(vdir / "sentences.faiss", mmap=ann, ann=vdir / ANN_FILE if ann else None,
+                                     kind=manifest.get("vector_index", {}).get("sentences", ""))
     dim = manifest["dim"]
     if chunk_store.dim != dim or sentence_store.dim != dim:
         raise IndexCorrupt(f"{vdir}: vectors have dimension {chunk_store.dim}, manifest says {dim}; {rebuild}")
     if len(chunk_store) != len(chunks) or len(sentence_store) != int(Sentences(sentences).citable.sum()):
         raise IndexCorrupt(f"{vdir}: vector counts do not match the tables; {rebuild}")
     return IndexData(manifest["model"], dim, documents, sentences, chunks, chunk_store, sentence_store,
-                     manifest.get("settings", {}), manifest.get("next_id", 0), name)
+                     manifest.get("settings", {}), manifest.get("next_id", 0), name, vdir)
 
 
 def save(directory: Path, data: IndexData) -> str:
@@ -248,6 +265,14 @@ def _save(directory: Path, data: IndexData) -> str:
         np.save(tmp / "chunks.npy", data.chunks.astype(np.int64), allow_pickle=False)
         data.chunk_store.save(tmp / "chunks.faiss")
         data.sentence_store.save(tmp / "sentences.faiss")
+        files = list(_TABLES)
+        if len(data.sentence_store) >= ANN_MIN:
+            if data.sentence_store.ann is None:
+                data.sentence_store.build_ann()
+            data.sentence_store.save_ann(tmp / ANN_FILE)
+            files.append(ANN_FILE)
+        for part in data.derived:
+            files += part.save(tmp)
         manifest = {
             "format": FORMAT_VERSION,
             "library": f"rag-news {__version__}",
@@ -261,8 +286,9 @@ def _save(directory: Path, data: IndexData) -> str:
                 "citable_sentences": int(data.sentence_view.citable.sum()),
                 "chunks": int(len(data.chunks)),
             },
+            "vector_index": {"chunks": "flat", "sentences": data.sentence_store.kind},
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "files": {f: _sha256(tmp / f) for f in _TABLES},
+            "files": {f: _sha256(tmp / f) for f in files},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         for f in tmp.iterdir():
@@ -280,7 +306,7 @@ def _save(directory: Path, data: IndexData) -> str:
             (directory / "CURRENT.tmp").unlink()
         raise
     _fsync(directory)
-    data.version = name
+    data.version, data.path = name, directory / name
     retire_old(directory, keep=name)
     return name
 

@@ -31,11 +31,16 @@ class VectorStore(Protocol):
     def save(self, path: Path) -> None: ...
 
 
-class FaissStore:
-    """Exact inner-product search (IndexFlatIP) with stable ids (IndexIDMap2).
+ANN_MIN = 200_000  # from this many vectors a sentence store also keeps an approximate index
+ANN_NPROBE = 32  # inverted lists an approximate search visits
 
-    Flat search is exact and takes a few milliseconds at news-archive sizes (1e5 vectors of 384
-    floats); an IVF or HNSW index is the step to take past a few million.
+
+class FaissStore:
+    """Exact inner-product search (IndexFlatIP) with stable ids (IndexIDMap2), and for a large
+    store an approximate index over the same vectors (`ann`: IVF with product-quantised codes,
+    48 bytes a vector, whose ids are positions in the store) for candidate generation.
+
+    A store loaded with `mmap` leaves its vectors on disk: pages are read as rows are touched.
     """
 
     def __init__(self, dim: int):
@@ -43,9 +48,16 @@ class FaissStore:
 
         self.dim = dim
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.ann = None
+        self._ids = None  # (sorted ids, their positions), made on the first `get`
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
+
+    @property
+    def kind(self) -> str:
+        """What searches it: "flat", or the approximate index's factory string."""
+        return getattr(self, "_ann_kind", "flat") if self.ann is not None else "flat"
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -53,12 +65,14 @@ class FaissStore:
             raise ValueError(f"vectors of shape {vectors.shape} do not match dimension {self.dim}")
         if len(vectors):
             self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+            self.ann, self._ids = None, None
 
     def delete(self, ids: np.ndarray) -> int:
         import faiss
 
         if len(ids) == 0:
             return 0
+        self.ann, self._ids = None, None
         return int(self._index.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))))
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -74,24 +88,79 @@ class FaissStore:
         selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
         return self._index.search(queries, k, params=faiss.SearchParameters(sel=selector))
 
-    def get(self, ids: np.ndarray) -> np.ndarray:
-        if len(ids) == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.vstack([self._index.reconstruct(int(i)) for i in ids]).astype(np.float32)
-
-    def save(self, path: Path) -> None:
+    def ids(self) -> np.ndarray:
+        """The stored ids, in store order."""
         import faiss
 
-        # Serialised in memory and written by Python, so a failed write (a full disk) raises the
-        # OSError it is, rather than faiss's RuntimeError.
-        with open(path, "wb") as f:
-            f.write(faiss.serialize_index(self._index).tobytes())
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
+    def vectors(self) -> np.ndarray:
+        """All stored vectors in store order, as a read-only view of the store's own memory (or of
+        the file, when loaded with `mmap`): no copy."""
+        import faiss
+
+        flat = faiss.downcast_index(self._index.index)
+        if not len(self):
+            return np.zeros((0, self.dim), np.float32)
+        view = faiss.rev_swig_ptr(flat.get_xb(), len(self) * self.dim).reshape(len(self), self.dim)
+        view.flags.writeable = False
+        return view
+
+    def get(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids, np.int64)
+        if len(ids) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self._ids is None:
+            stored = self.ids()
+            order = np.argsort(stored, kind="stable")
+            self._ids = (stored[order], order)
+        keys, order = self._ids
+        at = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
+        if not (keys[at] == ids).all():
+            raise KeyError(f"id {int(ids[keys[at] != ids][0])} is not in the store")
+        return np.array(self.vectors()[order[at]], np.float32)
+
+    def build_ann(self) -> None:
+        """Train and fill the approximate index over the stored vectors (positions as its ids)."""
+        import faiss
+
+        n = len(self)
+        nlist = int(min(4096, 2 ** round(np.log2(4 * np.sqrt(n)))))  # about 4 sqrt(n) lists, at most 4096
+        kind = f"IVF{nlist},PQ{self.dim // 8}"
+        ann = faiss.index_factory(self.dim, kind, faiss.METRIC_INNER_PRODUCT)
+        vecs = self.vectors()
+        sample = np.random.default_rng(0).choice(n, size=min(n, 40 * nlist), replace=False)
+        ann.train(np.ascontiguousarray(vecs[np.sort(sample)]))
+        for a in range(0, n, 65536):  # in blocks: a memory-mapped store is read a part at a time
+            ann.add(np.ascontiguousarray(vecs[a:a + 65536]))
+        ann.nprobe = ANN_NPROBE
+        self.ann, self._ann_kind = ann, kind
+
+    def save(self, path: Path) -> None:
+        _write(self._index, path)
+
+    def save_ann(self, path: Path) -> None:
+        _write(self.ann, path)
 
     @classmethod
-    def load(cls, path: Path) -> "FaissStore":
+    def load(cls, path: Path, mmap: bool = False, ann: Path | None = None, kind: str = "") -> "FaissStore":
         import faiss
 
         store = cls.__new__(cls)
-        store._index = faiss.read_index(str(path))
+        flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        store._index = faiss.read_index(str(path), flags)
         store.dim = int(store._index.d)
+        store.ann, store._ids = None, None
+        if ann is not None:
+            store.ann, store._ann_kind = faiss.read_index(str(ann)), kind
+            store.ann.nprobe = ANN_NPROBE
         return store
+
+
+def _write(index, path: Path) -> None:
+    """Write a FAISS index through Python's file, a block at a time: no copy of it in memory, and
+    a failed write (a full disk) raises the OSError it is rather than faiss's RuntimeError."""
+    import faiss
+
+    with open(path, "wb") as f:
+        faiss.write_index(index, faiss.PyCallbackIOWriter(f.write))

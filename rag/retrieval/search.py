@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 
-from ..index.files import IndexData
+from ..index.files import IndexData, Sentences
 from ..question.clauses import clauses
 from ..question.metadata import MetadataCues, without_outlets
 from ..text.words import key_terms, terms
 from .answer_types import EntityReader
+from .dense import Dense, DenseIndex, sentence_typicality
+from .lexical import LEXICON_FILES, Lexicon, runs
 from .stance import asked_stance, stance_bonus
 
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
@@ -83,14 +83,41 @@ class Settings:
     answer_type_depth: int = 12  # among this many best sentences
     stance_word: float = 0.12  # per sentence word leaning the way the question asks about (stance.py)
     stance_penalty: float = 0.2  # "who ...?" with a stance: a sentence leaning neither way loses this
+    search: str = "auto"  # "exact": score every sentence even where the index has an approximate one (dense.py)
+
+
+class SentenceTexts:
+    """Each sentence's text, cut from its document when asked for (indexed by sentence row)."""
+
+    def __init__(self, documents, sentences: Sentences):
+        self._docs, self._doc, self._start, self._end = documents, sentences.doc, sentences.start, sentences.end
+
+    def __len__(self) -> int:
+        return len(self._doc)
+
+    def __getitem__(self, row) -> str:
+        row = int(row)
+        return self._docs[int(self._doc[row])].text[int(self._start[row]):int(self._end[row])]
+
+
+class ChunkTexts:
+    """Each chunk's citable sentences joined by spaces, when asked for (indexed by chunk row)."""
+
+    def __init__(self, retriever: "Retriever"):
+        self._r = retriever
+
+    def __len__(self) -> int:
+        return len(self._r.chunk_lo)
+
+    def __getitem__(self, row) -> str:
+        r = self._r
+        return " ".join(r.sentence_text[x] for x in r.sent_rows[r.chunk_lo[row]:r.chunk_hi[row]].tolist())
 
 
 class Retriever:
     """Search an `IndexData` with one embedder; built once per loaded index."""
 
     def __init__(self, data: IndexData, embedder, settings: Settings | None = None, reranker=None, reader=None):
-        import bm25s
-
         self.data = data
         self.embedder = embedder
         self.reranker = reranker  # an optional cross-encoder (rerank.py)
@@ -98,62 +125,34 @@ class Retriever:
         self.settings = settings or Settings()
         docs = data.documents
         sents, chunks = data.sentence_view, data.chunk_view
-        self.sentence_text = [docs[d].text[s:e] for d, s, e in zip(sents.doc, sents.start, sents.end)]
-        self.citable_rows = [np.flatnonzero(sents.citable[a:b + 1]) + a for a, b in zip(chunks.first, chunks.last)]
-        self.chunk_text = [" ".join(self.sentence_text[r] for r in rows) for rows in self.citable_rows]
-        # Terms of every citable sentence once; a chunk's terms are its title's plus its sentences'.
-        self.sentence_terms: dict[int, list[str]] = {
-            int(r): terms(self.sentence_text[r]) for r in np.flatnonzero(sents.citable)}
-        self._sentence_term_sets = {r: frozenset(t) for r, t in self.sentence_terms.items()}
-        title_terms = [terms(d.title) for d in docs]
-        chunk_terms = [title_terms[d] + [t for r in rows for t in self.sentence_terms[int(r)]]
-                       for d, rows in zip(chunks.doc, self.citable_rows)]
-        self.bm25 = None
-        if chunk_terms and any(chunk_terms):
-            self.bm25 = bm25s.BM25(k1=self.settings.bm25_k1, b=self.settings.bm25_b)
-            self.bm25.index([t or ["\0"] for t in chunk_terms], show_progress=False)
-        # One column per term of the corpus. Which chunks hold each term gives its idf, over all chunks
-        # or (`_term_weights`) over the chunks of the articles a ranking searches.
-        self._term_col = {t: i for i, t in enumerate(sorted({t for ts in chunk_terms for t in ts}))}
-        self.vocabulary = set(self._term_col)
-        self._chunk_presence = _incidence([{self._term_col[t] for t in ts} for ts in chunk_terms], len(self._term_col))
-        n = max(1, len(chunk_terms))
-        df = np.asarray(self._chunk_presence.sum(axis=0)).ravel()
-        self.idf = {t: math.log(1 + n / float(df[i])) for t, i in self._term_col.items()}
-        self.chunk_doc = chunks.doc
-        # Dense search runs over sentences (a chunk scores by its best sentence), as one matrix product
-        # for the question and all its clauses: the vectors of citable sentences, their documents, and
-        # the first chunk holding each (a sentence in an overlap is also the next chunk's first).
+        self.sentence_text = SentenceTexts(docs, sents)
+        # Citable sentences by position (their rows in order); a chunk's citable sentences are the
+        # run of positions chunk_lo..chunk_hi.
         self.sent_rows = np.flatnonzero(sents.citable)
-        self.sent_vecs = data.sentence_store.get(sents.id[self.sent_rows]) if len(self.sent_rows) \
-            else np.zeros((0, data.dim), np.float32)
         self.sent_doc = sents.doc[self.sent_rows]
-        self._sent_matrix = None  # the same vectors as a torch matrix, made on first search
-        # How typical each sentence is of its own article: its dot with the mean of the article's
-        # other sentence vectors. A sentence restating the article's topic matches every question
-        # about the article; the fact a clause asks for is what sets its sentence apart from the rest.
-        # The mean leaves the sentence itself out: in a one- or two-sentence article (a news brief,
-        # a quiz note) a sentence is otherwise mostly its own mean and its discount its own cosine.
-        n_sent = len(self.sent_rows)
-        member = sparse.csr_matrix((np.ones(n_sent, np.float32), (self.sent_doc, np.arange(n_sent))),
-                                   shape=(len(docs), n_sent))
-        sums = np.asarray(member @ self.sent_vecs)  # each article's sum of sentence vectors
-        counts = np.bincount(self.sent_doc, minlength=len(docs))[self.sent_doc] if n_sent else np.zeros(0)
-        own = np.einsum("ij,ij->i", self.sent_vecs, self.sent_vecs)
-        others = np.einsum("ij,ij->i", self.sent_vecs, sums[self.sent_doc]) - own
-        self.sent_typicality = np.where(counts > 1, others / np.maximum(counts - 1, 1), 0.0).astype(np.float32)
-        self.sent_chunk = np.full(len(self.sent_rows), -1, np.int64)
-        position = np.searchsorted(self.sent_rows, np.concatenate(self.citable_rows)) if self.citable_rows \
-            else np.zeros(0, np.int64)
-        sizes = [len(r) for r in self.citable_rows]
-        holder = np.repeat(np.arange(len(sizes)), sizes)
-        self.sent_chunk[position[::-1]] = holder[::-1]  # the earliest chunk wins
-        self.chunk_sents = np.split(position, np.cumsum(sizes)[:-1]) if sizes else []  # positions in sent_rows
-        # Which terms each citable sentence holds, as a sparse matrix: the coverage of a question's
-        # terms by every sentence is then one product.
-        self._presence = _incidence([[self._term_col[t] for t in self._sentence_term_sets[int(r)]]
-                                     for r in self.sent_rows], len(self._term_col))
-        self.chunk_names = [None] * len(data.chunks)  # names in each chunk and its title, read on demand
+        self.chunk_doc = chunks.doc
+        self.chunk_lo = np.searchsorted(self.sent_rows, chunks.first)
+        self.chunk_hi = np.searchsorted(self.sent_rows, chunks.last, side="right")
+        self.chunk_text = ChunkTexts(self)
+        # The first chunk holding each sentence (one in an overlap is also the next chunk's first):
+        # chunks are stored in order, so it is the first whose run ends past it.
+        first = np.searchsorted(self.chunk_hi, np.arange(len(self.sent_rows)), side="right")
+        held = first < len(chunks)
+        held[held] &= self.chunk_lo[first[held]] <= np.flatnonzero(held)
+        self.sent_chunk = np.where(held, first, -1)
+        # The lexicon and typicalities saved with the index (`derive`), or made now for an index without them.
+        s, n = self.settings, len(self.sent_rows)
+        lexicon = Lexicon.load(data.path, s.bm25_k1, s.bm25_b, len(chunks), n) if data.path else None
+        self.lexicon = lexicon or Lexicon.build(*corpus_terms(data), s.bm25_k1, s.bm25_b)
+        self.idf = self.lexicon.idf
+        # The store keeps the vectors in sentence order (the build adds them so): read them in place.
+        store = data.sentence_store
+        in_order = np.array_equal(store.ids(), sents.id[self.sent_rows])
+        vecs = store.vectors() if in_order else store.get(sents.id[self.sent_rows])
+        typical = _load_typicality(data.path, n) if data.path else None
+        self.dense = DenseIndex(vecs, self.sent_doc, len(docs), embedder.bf16, store.ann if in_order else None,
+                                typical)
+        self.chunk_names = {}  # names in each chunk and its title, read on demand
         self.cues = MetadataCues([d.source for d in docs], [d.published for d in docs])
         self.entity_reader = EntityReader()
 
@@ -200,32 +199,33 @@ class Retriever:
             return []
         s = self.settings
         boost = self._date_boost(q.dates)
-        qterms = [t for t in terms(q.content) if t in self.vocabulary]
+        qterms = self.lexicon.known(q.content)
         scores: dict[int, float] = {}
         rankings: list[list[int]] = []
         sure: list[np.ndarray] = []  # per ranking, its chunks' scores for the merge
 
-        def rank(cos, qt, mask, boost_) -> list[int]:
+        def rank(j, qt, mask, boost_) -> list[int]:
             if q.allowed is not None:  # the user's filters hold in every ranking
                 mask = q.allowed if mask is None else mask & q.allowed
-            part = self._rerank(self._fuse(cos, qt, mask, boost_), qt, mask)
+            part = self._rerank(self._fuse(dense, j, qt, mask, boost_), qt, mask)
             for r, v in part.items():
                 scores.setdefault(r, v)
             order = sorted(part, key=lambda r: -part[r])
             # Reciprocal-rank scores say little about how much better the first chunk is than the
             # next; the best sentence's cosine, in the same units, does.
             top = order[:MERGE_DEPTH]
-            cosine = self._chunk_best(cos, top) * (s.merge_cosine_weight / (RRF_K + 1))
+            cosine = self._chunk_best(dense, j, top) * (s.merge_cosine_weight / (RRF_K + 1))
             sure.append(np.array([part[r] for r in top]) + cosine)
             return order
 
-        dense = self._cosines(np.vstack([q.vec, *q.clause_vecs]))  # sentences x (question, clauses)
-        dense -= s.typical_weight * self.sent_typicality[:, None]
         if q.allowed is not None and not q.allowed.any():
             return []
         outlet_masks = [self._doc_mask(docs) for _, _, docs in q.outlets]
+        # Each sentence's cosine to the question and to each clause (columns), less its typicality.
+        dense = self.dense.scores(np.vstack([q.vec, *q.clause_vecs]), s.typical_weight, s.search == "exact",
+                                  outlet_masks + ([q.allowed] if q.allowed is not None else []))
         distinct = list({tuple(docs): m for (_, _, docs), m in zip(q.outlets, outlet_masks)}.values())
-        rankings += [rank(dense[:, 0], qterms, mask, boost) for mask in distinct or [None]]
+        rankings += [rank(0, qterms, mask, boost) for mask in distinct or [None]]
         texts = [q.content] * len(rankings)  # what each ranking searched for
         extra = self._feedback(q.text, rankings) if q.clauses else []
         for j, (a, b) in enumerate(q.clauses, start=1):
@@ -233,8 +233,8 @@ class Retriever:
             named = [m for o, m in zip(q.outlets, outlet_masks) if a <= o[0] < b] or outlet_masks
             mask = np.logical_or.reduce(named) if named else None
             dates = self.cues.date_mask(text) if s.metadata else None
-            cterms = [t for t in terms(text) if t in self.vocabulary] + extra
-            rankings.append(rank(dense[:, j], cterms, mask, boost if dates is None else self._date_boost(dates)))
+            cterms = self.lexicon.known(text) + extra
+            rankings.append(rank(j, cterms, mask, boost if dates is None else self._date_boost(dates)))
             texts.append(text)
         if self.reranker is not None:
             rankings = self._cross_rerank(rankings, texts)
@@ -243,18 +243,25 @@ class Retriever:
             ranked = _merge_scored(rankings, sure, s.merge_temperature) if len(rankings) > 1 else rankings[0]
         if len(ranked) < k and q.outlets:  # the named outlets hold too little: fill from everything
             have = set(ranked)
-            ranked += [r for r in rank(dense[:, 0], qterms, None, boost) if r not in have]
+            ranked += [r for r in rank(0, qterms, None, boost) if r not in have]
         best = ranked[:k]
         vecs = self.data.chunk_store.get(self.data.chunk_view.id[best]) if best else np.zeros((0, len(q.vec)))
         return [ChunkHit(r, scores[r], float(d)) for r, d in zip(best, vecs @ q.vec)]
 
-    def _chunk_best(self, cos: np.ndarray, rows: list[int]) -> np.ndarray:
-        """Each chunk's best sentence cosine (`cos` holds one per citable sentence)."""
-        sents = [self.chunk_sents[r] for r in rows]
-        sizes = np.fromiter(map(len, sents), np.int64, len(sents))
-        if not len(rows) or not sizes.all():  # no chunks, or one with no citable sentence: one at a time
-            return np.array([cos[x].max() if len(x) else 0.0 for x in sents], np.float32)
-        return np.maximum.reduceat(cos[np.concatenate(sents)], np.concatenate([[0], np.cumsum(sizes)[:-1]]))
+    def _chunk_best(self, dense: Dense, j: int, rows: list[int]) -> np.ndarray:
+        """Each chunk's best sentence score for the question's `j`-th vector (0.0 with no citable sentence)."""
+        rows = np.asarray(rows, np.int64)
+        lo, hi = self.chunk_lo[rows], self.chunk_hi[rows]
+        sizes = hi - lo
+        if not len(rows):
+            return np.zeros(0, np.float32)
+        cos = dense.at(j, runs(lo, hi))
+        out = np.zeros(len(rows), np.float32)
+        has = sizes > 0
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        if len(cos):
+            out[has] = np.maximum.reduceat(cos, starts[has])
+        return out
 
     def _cross_rerank(self, rankings: list[list[int]], texts: list[str]) -> list[list[int]]:
         """Each ranking's best `reranker_depth` chunks reordered by the cross-encoder's score for that
@@ -268,7 +275,8 @@ class Retriever:
         return [sorted(ranking[:n], key=lambda r: -score[(t, r)]) + ranking[n:] for ranking, t in zip(rankings, texts)]
 
     def _date_boost(self, dates: np.ndarray | None) -> np.ndarray | None:
-        return None if dates is None else dates[self.chunk_doc] * (self.settings.date_bonus / (RRF_K + 1))
+        """Per document, what a chunk of it gains for being published on a date the question names."""
+        return None if dates is None else dates * (self.settings.date_bonus / (RRF_K + 1))
 
     def _feedback(self, question: str, rankings: list[list[int]]) -> list[str]:
         """Names the best chunks share that the question lacks: the answer of an inference question
@@ -279,12 +287,12 @@ class Retriever:
         known = set(key_terms(question)) | set(terms(question))
         counts: Counter[str] = Counter()
         for row in _merge(rankings, self.settings.list_fusion_k)[:5]:
-            if self.chunk_names[row] is None:
+            if row not in self.chunk_names:
                 title = self.data.documents[int(self.chunk_doc[row])].title
                 self.chunk_names[row] = frozenset(key_terms(f"{title} . {self.chunk_text[row]}"))
             counts.update(t for t in self.chunk_names[row] if t not in known)
         ranked = sorted(counts.items(), key=lambda tc: (-tc[1], tc[0]))  # ties by name: runs repeat exactly
-        return [t for t, c in ranked[:n] if c >= 3 and t in self.vocabulary]
+        return [t for t, c in ranked[:n] if c >= 3 and t in self.lexicon]
 
     def _rerank(self, fused: dict[int, float], qterms: list[str], mask: np.ndarray | None = None) -> dict[int, float]:
         """Add the best single sentence's coverage of the question's terms: a gold fact is one
@@ -294,112 +302,56 @@ class Retriever:
         if w <= 0 or not qterms:
             return fused
         out = dict(fused)
-        cov = self._coverages(self._term_weights(qterms, mask))
-        for row in sorted(fused, key=lambda r: -fused[r])[: self.settings.rerank_depth]:
-            best = float(cov[self.chunk_sents[row]].max()) if len(self.chunk_sents[row]) else 0.0
+        rows = sorted(fused, key=lambda r: -fused[r])[: self.settings.rerank_depth]
+        lo, hi = self.chunk_lo[rows], self.chunk_hi[rows]
+        cov = self.lexicon.coverages(self._term_weights(qterms, mask), runs(lo, hi))
+        at = 0
+        for row, size in zip(rows, (hi - lo).tolist()):
+            best = float(cov[at:at + size].max()) if size else 0.0
+            at += size
             out[row] = fused[row] + w * best / (RRF_K + 1)
         return out
-
-    def _coverages(self, weights: list[tuple[str, float]]) -> np.ndarray:
-        """`_covered` for every citable sentence at once (in `sent_rows` order)."""
-        per_term: dict[int, float] = {}
-        for t, w in weights:
-            if t in self._term_col:
-                per_term[self._term_col[t]] = per_term.get(self._term_col[t], 0.0) + w
-        if not per_term:
-            return np.zeros(len(self.sent_rows), np.float32)
-        return self._presence[:, list(per_term)] @ np.fromiter(per_term.values(), np.float32)
-
-    def _cosines(self, vecs: np.ndarray) -> np.ndarray:
-        """Every citable sentence's cosine to each of `vecs`, by torch: numpy's BLAS threads would
-        spin on the same two cores as the model's next forward pass and slow it threefold."""
-        import torch
-
-        if self._sent_matrix is None:
-            # bf16 when the embedder runs in bf16 (CPUs with AMX, AVX512-BF16): 4x faster here, and the
-            # ranking of sentences is the same to within 1% of the top 150 (scores use fp32 later).
-            m = torch.from_numpy(self.sent_vecs)
-            self._sent_matrix = m.to(torch.bfloat16) if self.embedder.bf16 else m
-        m = self._sent_matrix
-        # (vecs x m^T) reads the sentence matrix row by row: a third faster than (m x vecs^T) here.
-        return torch.nn.functional.linear(torch.from_numpy(np.ascontiguousarray(vecs)).to(m.dtype), m).float().numpy().T
 
     def _doc_mask(self, docs: list[int]) -> np.ndarray:
         mask = np.zeros(len(self.data.documents), bool)
         mask[docs] = True
         return mask
 
-    def _dense_chunks(self, cos: np.ndarray, mask: np.ndarray | None) -> list[int]:
-        """Chunks in order of their best sentence's cosine (`cos`, one per citable sentence)."""
+    def _dense_chunks(self, dense: Dense, j: int, mask: np.ndarray | None) -> list[int]:
+        """Chunks in order of their best sentence's score for the question's `j`-th vector."""
         n = self.settings.candidates
-        if mask is not None:
-            cos = np.where(mask[self.sent_doc], cos, -np.inf)
-        top = min(len(cos), 3 * n)  # sentences cluster in chunks: three per chunk wanted is plenty
-        if top == 0:
-            return []
-        best = np.argpartition(-cos, top - 1)[:top]
-        best = best[np.argsort(-cos[best], kind="stable")]
-        chunks = self.sent_chunk[best[np.isfinite(cos[best])]]
+        best = dense.top(j, 3 * n, mask)  # sentences cluster in chunks: three per chunk wanted is plenty
+        chunks = self.sent_chunk[best]
         chunks = chunks[chunks >= 0]
         _, first = np.unique(chunks, return_index=True)
         return chunks[np.sort(first)][:n].tolist()
 
-    def _fuse(self, cos, qterms, mask, boost) -> dict[int, float]:
+    def _fuse(self, dense: Dense, j: int, qterms, mask, boost) -> dict[int, float]:
         """Fused scores of dense and BM25 candidates, within `mask` (a document mask) if given."""
         s = self.settings
         fused: dict[int, float] = {}
-        for rank, row in enumerate(self._dense_chunks(cos, mask)):
+        for rank, row in enumerate(self._dense_chunks(dense, j, mask)):
             fused[row] = fused.get(row, 0.0) + s.dense_weight / (RRF_K + rank + 1)
-        if mask is not None:
-            mask = mask[self.chunk_doc]
-        if self.bm25 is not None and qterms:
-            # Scores of every chunk at once: bm25s's own retrieve() starts a thread pool per call,
-            # which took longer than the scoring.
-            bm = self.bm25.get_scores(qterms)
-            if mask is not None:
-                bm = np.where(mask, bm, 0.0)
-            k_bm = min(s.candidates, int(np.count_nonzero(bm > 0)))
-            if k_bm > 0:
-                rows = np.argpartition(-bm, k_bm - 1)[:k_bm]
-                rows = rows[np.argsort(-bm[rows], kind="stable")]
-                for rank, row in enumerate(rows.tolist()):
-                    fused[row] = fused.get(row, 0.0) + s.bm25_weight / (RRF_K + rank + 1)
+        for rank, row in enumerate(self.lexicon.bm25_top(qterms, s.candidates, mask, self.chunk_doc)):
+            fused[row] = fused.get(row, 0.0) + s.bm25_weight / (RRF_K + rank + 1)
         if boost is not None:
             for row in fused:
-                fused[row] += float(boost[row])
+                fused[row] += float(boost[self.chunk_doc[row]])
         return fused
 
     def _term_weights(self, qterms: list[str], mask: np.ndarray | None = None) -> list[tuple[str, float]]:
-        """Each term's share of the question's idf mass, computed once per ranking.
-
-        With `mask` (a document mask), idf counts only the chunks of those articles: within one
-        outlet's articles a word they all use ("Google" in TechCrunch's) tells little, however rare
-        it is in the whole corpus.
-        """
-        idf = [self.idf.get(t, 1.0) for t in qterms]
-        if mask is not None:
-            inside = mask[self.chunk_doc].astype(np.float32)
-            known = [t for t in dict.fromkeys(qterms) if t in self._term_col]
-            if known:
-                held = self._chunk_presence[:, [self._term_col[t] for t in known]].T @ inside
-                n = float(inside.sum())
-                local = {t: math.log(1 + n / max(float(c), 1.0)) for t, c in zip(known, held)}
-                idf = [local.get(t, w) for t, w in zip(qterms, idf)]
-        total = sum(idf) or 1.0
-        return [(t, w / total) for t, w in zip(qterms, idf)]
-
-    def _covered(self, weights: list[tuple[str, float]], row: int) -> float:
-        """Idf-weighted share of the question's terms found in sentence `row`."""
-        present = self._sentence_term_sets[row]
-        return sum(w for t, w in weights if t in present)
+        """Each term's share of the question's idf mass, with idf counted within the articles in
+        `mask` (a document mask) if given (Lexicon.term_weights)."""
+        inside = mask[self.chunk_doc].astype(np.float32) if mask is not None else None
+        return self.lexicon.term_weights(qterms, inside)
 
     def sentences(self, q: Query, hits: list[ChunkHit], k: int) -> list[SentenceHit]:
         """The best `k` citable sentences inside the best chunks, near-duplicates collapsed."""
         s = self.settings
         rows: dict[int, int] = {}
         for rank, hit in enumerate(hits[: s.chunks_for_sentences]):
-            for r in self.citable_rows[hit.row]:
-                rows.setdefault(int(r), rank)
+            for r in self.sent_rows[self.chunk_lo[hit.row]:self.chunk_hi[hit.row]].tolist():
+                rows.setdefault(r, rank)
         if not rows:
             return []
         order = list(rows)
@@ -407,18 +359,19 @@ class Retriever:
         # of its clauses (each fact of a multi-hop question answers one clause, not all of them).
         spans = [(0, len(q.content))] + q.clauses
         at = np.searchsorted(self.sent_rows, order)
-        cos = self.sent_vecs[at] @ np.vstack([q.vec, *q.clause_vecs]).T
-        typical = (s.typical_weight * self.sent_typicality[at]).tolist()
+        cos = np.asarray(self.dense.vecs[at], np.float32) @ np.vstack([q.vec, *q.clause_vecs]).T
+        typical = (s.typical_weight * self.dense.typicality[at]).tolist()
         parts = [list(dict.fromkeys(terms(q.content[a:b]))) for a, b in spans]
         named = self._doc_mask([d for _, _, docs in q.outlets for d in docs]) if q.outlets else None
-        weights = [self._term_weights(t, named) for t in parts]  # idf within the outlets named
+        weights = [self.lexicon.columns(self._term_weights(t, named)) for t in parts]  # idf within the outlets named
         # A short clause is covered in full by any short sentence that names its two or three terms
         # (a league table's "7. Green Bay Packers (6-6)"): its coverage counts in proportion.
         scale = [1.0] + [min(1.0, len(t) / s.clause_terms_full) for t in parts[1:]]
         sign = asked_stance(q.text) if s.stance_word or s.stance_penalty else 0
         scored = []
+        held = {r: self.lexicon.term_set(p) for r, p in zip(order, at.tolist())}
         for r, views, typ in zip(order, cos.tolist(), typical):
-            lex = [self._covered(w, r) for w in weights]
+            lex = [self.lexicon.covered(w, held[r]) for w in weights]
             best = max(c + s.lexical_weight * x * f for c, x, f in zip(views, lex, scale)) - typ
             score = best + s.chunk_weight / (1 + rows[r])
             if sign:
@@ -431,7 +384,7 @@ class Retriever:
         seen: list[set[str]] = []
         depth = max(k, s.reader_depth if self.reader is not None else 0)
         for h in scored:
-            words = self._sentence_term_sets[h.row]
+            words = held[h.row]
             if any(_jaccard(words, w) > 0.8 for w in seen):
                 continue  # the same sentence syndicated in two articles: cite it once
             seen.append(words)
@@ -487,13 +440,62 @@ class Retriever:
         return read + rest
 
 
-def _incidence(rows: list, n_cols: int) -> sparse.csc_matrix:
-    """A 0/1 matrix with a one at (i, c) for each column c in `rows[i]`, stored by column."""
-    lens = np.fromiter(map(len, rows), np.int64, len(rows))
-    return sparse.csr_matrix(
-        (np.ones(int(lens.sum()), np.float32), np.fromiter((c for cs in rows for c in cs), np.int64, int(lens.sum())),
-         np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)),
-        shape=(len(rows), n_cols)).tocsc()
+TYPICALITY_FILE = "sentences.typicality.npy"
+
+
+def corpus_terms(data: IndexData) -> tuple[list[list[str]], list[list[str]]]:
+    """The terms of every citable sentence (in position order) and of every chunk (its title's,
+    then its sentences')."""
+    docs, sents, chunks = data.documents, data.sentence_view, data.chunk_view
+    text = SentenceTexts(docs, sents)
+    rows = np.flatnonzero(sents.citable)
+    sentence_terms = [terms(text[r]) for r in rows]
+    title_terms = [terms(d.title) for d in docs]
+    lo, hi = np.searchsorted(rows, chunks.first), np.searchsorted(rows, chunks.last, side="right")
+    chunk_terms = [title_terms[d] + [t for p in range(a, b) for t in sentence_terms[p]]
+                   for d, a, b in zip(chunks.doc.tolist(), lo.tolist(), hi.tolist())]
+    return sentence_terms, chunk_terms
+
+
+class _SavedArray:
+    """One array saved with an index under `name`."""
+
+    def __init__(self, name: str, array: np.ndarray):
+        self.name, self.array = name, array
+
+    def save(self, directory) -> list[str]:
+        np.save(directory / self.name, self.array, allow_pickle=False)
+        return [self.name]
+
+
+class _SavedLexicon:
+    def __init__(self, lexicon: Lexicon):
+        self.lexicon = lexicon
+
+    def save(self, directory) -> list[str]:
+        self.lexicon.save(directory)
+        return list(LEXICON_FILES)
+
+
+def derive(data: IndexData, settings: Settings | None = None, lexicon: Lexicon | None = None) -> list:
+    """What a search of `data` reads that the build saves with the index (IndexData.derived): the
+    lexicon (terms, BM25; made here unless given) and each sentence's typicality."""
+    s = settings or Settings()
+    sents = data.sentence_view
+    rows = np.flatnonzero(sents.citable)
+    store = data.sentence_store
+    vecs = store.vectors() if np.array_equal(store.ids(), sents.id[rows]) else store.get(sents.id[rows])
+    lexicon = lexicon or Lexicon.build(*corpus_terms(data), s.bm25_k1, s.bm25_b)
+    return [_SavedLexicon(lexicon),
+            _SavedArray(TYPICALITY_FILE, sentence_typicality(vecs, sents.doc[rows], len(data.documents)))]
+
+
+def _load_typicality(directory, n: int) -> np.ndarray | None:
+    try:
+        t = np.load(directory / TYPICALITY_FILE, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return np.asarray(t) if t.shape == (n,) and t.dtype == np.float32 else None
 
 
 def _jaccard(a: set, b: set) -> float:
