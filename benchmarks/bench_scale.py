@@ -10,6 +10,7 @@ index is then opened in a fresh process, which prints:
     rss       peak resident memory of that process
     disk      the index version's size on disk
     recall    the top-10 chunks and top-3 cited sentences against the exact path's, same questions
+    figures   MultiHop-RAG's hits@4/10, MRR@10, MAP@10, evidence recall on those questions
     exact     the same figures with every sentence scored (Settings.search = "exact")
 
 Usage:
@@ -83,23 +84,27 @@ def measure(index: Path, data_dir: Path, queries: int, exact: bool) -> dict:
     """Open `index` in this process and time it (see the module's docstring)."""
     from rag.embedding import load_embedder
     from rag.engine import Engine
-    from rag.eval.multihop import load_questions
+    from rag.eval.multihop import evidence_metrics, load_questions, paper_metrics
 
     emb = load_embedder()
     emb.embed(["warm up the model"])
-    questions = [q.query for q in load_questions(data_dir, "test")][:queries]
+    asked = load_questions(data_dir, "test")[:queries]
+    questions = [q.query for q in asked]
     engine = Engine(index, embedder=emb)
     if exact:
         engine.settings.search = "exact"
     t0 = time.perf_counter()
     engine.retrieve(questions[0])
     load = time.perf_counter() - t0
-    latencies, results = [], []
-    for q in questions:
+    latencies, results, quality = [], [], []
+    for q in asked:
         t = time.perf_counter()
-        ret = engine.retrieve(q)
+        ret = engine.retrieve(q.query)
         latencies.append((time.perf_counter() - t) * 1000)
         results.append({"chunks": [int(h.row) for h in ret.chunks], "sentences": [int(h.row) for h in ret.sentences]})
+        if q.facts:  # MultiHop-RAG's own figures: any copy of a gold fact counts
+            chunks = [ret.retriever.chunk_text[h.row] for h in ret.chunks]
+            quality.append({**paper_metrics(chunks, q.facts), **evidence_metrics(chunks, q.facts)})
     version = index / engine.load().version
     return {
         "chunks": len(engine.load().chunks),
@@ -109,6 +114,7 @@ def measure(index: Path, data_dir: Path, queries: int, exact: bool) -> dict:
         "p95_ms": round(float(np.percentile(latencies, 95)), 1),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "disk_gb": round(sum(f.stat().st_size for f in version.iterdir()) / 2**30, 2),
+        "quality": {k: round(float(np.mean([m[k] for m in quality])), 4) for k in quality[0]} if quality else {},
         "results": results,
     }
 
@@ -156,6 +162,8 @@ def main() -> int:
               f" {got['peak_rss_gb']:>7} {got['disk_gb']:>8} {_recall(got['results'], ref['results'], 'chunks', 10):>9}"
               f" {_recall(got['results'], ref['results'], 'sentences', 3):>8}          {ref['load_s']:>7}"
               f" {ref['p50_ms']:>7} {ref['p95_ms']:>7} {ref['peak_rss_gb']:>7}", flush=True)
+        print("    MultiHop-RAG figures, this path (exact path): " + ", ".join(
+            f"{k} {v} ({ref['quality'][k]})" for k, v in got["quality"].items()), flush=True)
     return 0
 
 

@@ -312,7 +312,7 @@ class Engine:
         data = r.data
         numbered = []
         for n, h in enumerate(ret.sentences, 1):
-            d = data.documents[data.sentence_view.doc[h.row]]
+            d = data.sentence(h.row).document
             meta = " · ".join(x for x in (d.title, d.source, d.published[:10]) if x)
             numbered.append((n, meta, r.sentence_text[h.row]))
         fallback = self.answer(ret)
@@ -377,7 +377,4 @@ class Engine:
                       related=related, documents=r.data.documents, lead=made.lead)
 
     def citation(self, n: int, row: int, score: float, data: index_io.IndexData | None = None) -> Citation:
-        data = data if data is not None else self.load()
-        sid, drow, pos, start, end, _ = data.sentences[row].tolist()
-        d = data.documents[drow]
-        return Citation(n, d.doc_id, d.title, d.source, d.url, d.published, d.text[start:end], pos, start, end, score)
+        return (data if data is not None else self.load()).sentence(row).cite(n, score)

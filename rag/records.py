@@ -24,6 +24,27 @@ class Document:
 
 
 @dataclass(frozen=True)
+class Sentence:
+    """One sentence as stored: the document it comes from, its place there and its exact span."""
+
+    row: int  # its row in the index's sentence table
+    document: Document
+    index: int  # its position in the document (0 for the first)
+    start: int  # its first character in document.text
+    end: int  # the character after its last
+
+    @property
+    def text(self) -> str:
+        return self.document.text[self.start:self.end]
+
+    def cite(self, n: int, score: float) -> "Citation":
+        """This sentence as citation [n] of an answer."""
+        d = self.document
+        return Citation(n, d.doc_id, d.title, d.source, d.url, d.published, self.text, self.index, self.start,
+                        self.end, score)
+
+
+@dataclass(frozen=True)
 class Citation:
     """One cited sentence with its document, position and exact character span."""
 

@@ -226,6 +226,19 @@ def test_bm25_top_k_from_the_postings_ranks_as_bm25_scoring_every_chunk(tmp_path
         assert lex.bm25_top(qterms, 3) == expected
 
 
+def test_a_common_term_is_read_from_its_best_scoring_chunks_only(tmp_path, fake_embedder, monkeypatch):
+    from rag.retrieval import lexical
+
+    engine = _indexed(tmp_path, fake_embedder, {
+        f"{i}.txt": f"Harbour story {i}\n" + " ".join(["The harbour reopened."] * (i + 1) + ["Boats waited."] * (4 - i))
+        for i in range(4)})
+    lex = engine.retriever.lexicon
+    assert len(lex.bm25_top(["harbour"], 10)) == 4
+    best = lex.bm25_top(["harbour"], 10)[:2]
+    monkeypatch.setattr(lexical, "POSTINGS_READ", 2)  # the term's two best chunks, and no others
+    assert lex.bm25_top(["harbour"], 10) == best
+
+
 def test_bm25_candidates_respect_the_document_mask(tmp_path, corpus_dir, fake_embedder):
     eng = _engine(tmp_path, fake_embedder)
     eng.index([corpus_dir])
@@ -440,6 +453,10 @@ def test_the_store_reads_its_vectors_in_place_and_by_id(tmp_path):
     store.save(tmp_path / "s.faiss")
     mapped = FaissStore.load(tmp_path / "s.faiss", mmap=True)
     np.testing.assert_array_equal(mapped.get(ids[[3, 4]]), vecs[[3, 4]])
+    # Rows are read from the file in runs: any order, repeats, near and far apart.
+    for pos in ([5, 3, 5, 19, 0], [19], [0, 1, 2, 3], [2, 17, 9, 9, 10]):
+        np.testing.assert_array_equal(mapped.rows(np.array(pos)), vecs[pos])
+    assert mapped.rows(np.zeros(0, np.int64)).shape == (0, 8)
     assert not mapped.vectors().flags.writeable
 
 
@@ -447,6 +464,7 @@ def test_the_lexicon_and_typicality_are_saved_with_the_index_and_an_index_withou
         tmp_path, corpus_dir, fake_embedder, monkeypatch):
     import json
 
+    from rag.index.arrays import FileArray
     from rag.retrieval import search
 
     eng = _engine(tmp_path, fake_embedder)
@@ -457,7 +475,7 @@ def test_the_lexicon_and_typicality_are_saved_with_the_index_and_an_index_withou
     built = []
     monkeypatch.setattr(search.Lexicon, "build", classmethod(lambda cls, *a: built.append(a) or None))
     saved = eng.retriever  # a load maps what was saved: nothing is tokenised again
-    assert not built and isinstance(saved.lexicon.bm25_rows.base, np.memmap)
+    assert not built and isinstance(saved.lexicon.bm25_rows, FileArray)
     monkeypatch.undo()
 
     # The same tables saved without derived files (an index from before they existed) tokenise at load.
@@ -473,3 +491,35 @@ def test_the_lexicon_and_typicality_are_saved_with_the_index_and_an_index_withou
         a, b = saved.query(question), again.query(question)
         assert [h.row for h in saved.sentences(a, saved.search(a), 3)] == \
             [h.row for h in again.sentences(b, again.search(b), 3)]
+
+
+def test_a_citation_is_made_from_the_sentence_record_that_carries_its_provenance(tmp_path, corpus_dir, fake_embedder):
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    data, retr = eng.load(), eng.retriever
+    row = int(next(r for r in retr.sent_rows if retr.sentence_text[r] == "The match lasted six hours."))
+    s = data.sentence(row)
+    assert s.text == "The match lasted six hours." == s.document.text[s.start:s.end]
+    assert s.document.title == "Chess final" and s.index == data.sentence_view.n[row] > 0
+    c = s.cite(2, 0.5)
+    assert (c.n, c.doc_id, c.sentence, c.sentence_index, c.start, c.end) == \
+        (2, s.document.doc_id, s.text, s.index, s.start, s.end)
+    assert eng.citation(2, row, 0.5) == c
+
+
+def test_a_file_array_reads_slices_and_runs_of_slices(tmp_path):
+    from rag.index.arrays import FileArray
+
+    a = np.arange(100, dtype=np.int32) * 3
+    np.save(tmp_path / "a.npy", a)
+    f = FileArray(tmp_path / "a.npy")
+    assert len(f) == 100 and f.dtype == np.int32
+    np.testing.assert_array_equal(f[5:9], a[5:9])
+    np.testing.assert_array_equal(f[98:200], a[98:])
+    assert len(f[7:7]) == 0
+    for lo, hi in (([0, 4, 10], [4, 6, 12]), ([10, 0], [12, 3]), ([2, 3], [5, 8]), ([5], [5]), ([], [])):
+        want = np.concatenate([a[x:y] for x, y in zip(lo, hi)] or [a[:0]])
+        np.testing.assert_array_equal(f.ranges(np.array(lo), np.array(hi)), want)
+    np.testing.assert_array_equal(np.asarray(f), a)
+    with pytest.raises(TypeError):
+        f[[1, 2]]

@@ -257,7 +257,7 @@ def evaluate(engine, questions: list[QA], doc_of: dict[str, str], baselines: Bas
             t0 = time.perf_counter()
             rows = fn(q.question)
             systems[name][1].append((time.perf_counter() - t0) * 1000)
-            cited = [(data.documents[data.sentence_view.doc[s]].doc_id, baselines.sentence_text[s]) for s in rows]
+            cited = [(data.sentence(s).document.doc_id, baselines.sentence_text[s]) for s in rows]
             systems[name][0].append(score(q, cited[0][1] if cited else "", True, cited, doc_of))
     out = {name: aggregate(rows, lat) for name, (rows, lat) in systems.items() if rows}
     out["queries"] = {"total": len(questions), "answerable": sum(not q.unanswerable for q in questions),

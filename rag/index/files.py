@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import IndexCorrupt, IndexMissing, IndexWriteError
-from ..records import Document
+from ..records import Document, Sentence
 from .locking import check_directory, reading, retiring
 from .vectors import ANN_MIN, FaissStore
 
@@ -114,6 +114,12 @@ class IndexData:
     @property
     def chunk_view(self) -> Chunks:
         return Chunks(self.chunks)
+
+    def sentence(self, row: int) -> Sentence:
+        """The sentence at `row` of the sentence table, with its document and span."""
+        s = self.sentence_view
+        row = int(row)
+        return Sentence(row, self.documents[int(s.doc[row])], int(s.n[row]), int(s.start[row]), int(s.end[row]))
 
     @classmethod
     def empty(cls, model: str, dim: int, settings: dict) -> "IndexData":

@@ -5,6 +5,7 @@ Vectors are L2-normalized, so inner product equals cosine similarity.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -50,6 +51,7 @@ class FaissStore:
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self.ann = None
         self._ids = None  # (sorted ids, their positions), made on the first `get`
+        self._reader = None  # reads rows from the file, for a store loaded with mmap
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -118,7 +120,7 @@ class FaissStore:
         at = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
         if not (keys[at] == ids).all():
             raise KeyError(f"id {int(ids[keys[at] != ids][0])} is not in the store")
-        return np.array(self.vectors()[order[at]], np.float32)
+        return self.rows(order[at])
 
     def build_ann(self) -> None:
         """Train and fill the approximate index over the stored vectors (positions as its ids)."""
@@ -142,6 +144,14 @@ class FaissStore:
     def save_ann(self, path: Path) -> None:
         _write(self.ann, path)
 
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        """The vectors at `positions` (store order), read from the file for a store loaded with
+        `mmap`: a few reads of whole runs of rows, which leave nothing mapped into this process."""
+        positions = np.asarray(positions, np.int64)
+        if self._reader is None:
+            return np.array(self.vectors()[positions], np.float32)
+        return self._reader.read(positions)
+
     @classmethod
     def load(cls, path: Path, mmap: bool = False, ann: Path | None = None, kind: str = "") -> "FaissStore":
         import faiss
@@ -150,11 +160,59 @@ class FaissStore:
         flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
         store._index = faiss.read_index(str(path), flags)
         store.dim = int(store._index.d)
-        store.ann, store._ids = None, None
+        store.ann, store._ids, store._reader = None, None, None
+        if mmap and len(store):
+            store._reader = _RowReader(path, store.vectors())
         if ann is not None:
             store.ann, store._ann_kind = faiss.read_index(str(ann)), kind
             store.ann.nprobe = ANN_NPROBE
         return store
+
+
+class _RowReader:
+    """Rows of a flat index's vectors read straight from its file with preadv.
+
+    Touching a memory-mapped row maps the whole folio of page cache around it (2 MB here), so a
+    few thousand candidate rows a question would map most of a large file into the process; reads
+    copy only the rows asked for. Rows at most GAP apart are read as one run.
+    """
+
+    GAP = 8
+
+    def __init__(self, path: Path, mapped: np.ndarray):
+        self._fd = os.open(path, os.O_RDONLY)
+        self.n, self.dim = mapped.shape
+        self._row = self.dim * 4
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+        # The vectors follow the index's header: found by the first row's bytes, checked by the last.
+        self._offset = head.find(np.ascontiguousarray(mapped[0]).tobytes())
+        last = os.pread(self._fd, self._row, self._offset + (self.n - 1) * self._row) if self._offset >= 0 else b""
+        if last != np.ascontiguousarray(mapped[-1]).tobytes():
+            raise ValueError(f"{path}: cannot find its vectors in the file")
+
+    def read(self, positions: np.ndarray) -> np.ndarray:
+        if not len(positions):
+            return np.empty((0, self.dim), np.float32)
+        want, back = np.unique(positions, return_inverse=True)
+        if want[0] < 0 or want[-1] >= self.n:
+            raise IndexError("row out of range")
+        first = np.concatenate([[0], np.flatnonzero(np.diff(want) > self.GAP) + 1])
+        lo, hi = want[first], want[np.concatenate([first[1:] - 1, [len(want) - 1]])] + 1
+        at = np.concatenate([[0], np.cumsum(hi - lo)])  # where each run starts in `buf`
+        buf = np.empty((int(at[-1]), self.dim), np.float32)
+        view, row, fd, offset = memoryview(buf).cast("B"), self._row, self._fd, self._offset
+        for a, b, dst in zip(lo.tolist(), hi.tolist(), at.tolist()):
+            os.preadv(fd, [view[dst * row:(dst + b - a) * row]], offset + a * row)
+        # Each wanted row's place in `buf`: its run's start there plus its distance into the run.
+        run = np.repeat(np.arange(len(first)), np.diff(np.concatenate([first, [len(want)]])))
+        return buf[at[run] + want - lo[run]][back]
+
+    def __del__(self):
+        try:
+            os.close(self._fd)
+        except (OSError, AttributeError):
+            pass
 
 
 def _write(index, path: Path) -> None:

@@ -18,6 +18,7 @@ from scipy import sparse
 from .lexical import runs
 
 ANN_DEPTH = 2_000  # candidates the approximate index proposes per vector
+ANN_RESCORE = 500  # of which this many, the best by approximate score, are scored exactly
 EXACT_SUBSET = 20_000  # a search limited to at most this many sentences scores them all exactly
 
 
@@ -25,8 +26,10 @@ class DenseIndex:
     """Citable sentence vectors (`vecs`, one row per position, in sentence-row order) and their documents."""
 
     def __init__(self, vecs: np.ndarray, sent_doc: np.ndarray, n_docs: int, bf16: bool, ann=None,
-                 typicality: np.ndarray | None = None):
-        self.vecs = vecs
+                 typicality: np.ndarray | None = None, fetch=None):
+        self.vecs = vecs  # every vector, for the exact scan (a memory-mapped view on a large index)
+        # Reads the vectors at some positions (FaissStore.rows: from the file, on a large index).
+        self.fetch = fetch or (lambda pos: np.asarray(vecs[pos], np.float32))
         self.sent_doc = sent_doc
         self.ann = ann  # an approximate index over the same vectors (its ids are positions), or None
         self._bf16 = bf16
@@ -49,8 +52,7 @@ class DenseIndex:
             return Dense(self, queries, weight, None, cos)
         queries = np.ascontiguousarray(queries, np.float32)
         depth = min(ANN_DEPTH, len(self))
-        _, found = self.ann.search(queries, depth)
-        pos = [found[found >= 0]]
+        pos = [self._best(queries, weight, *self.ann.search(queries, depth))]
         for mask in masks:
             docs = np.flatnonzero(mask)
             size = int((self.doc_hi[docs] - self.doc_lo[docs]).sum())
@@ -58,7 +60,7 @@ class DenseIndex:
             if size <= EXACT_SUBSET:  # a few articles: every sentence of them
                 pos.append(inside)
             else:  # many: the approximate index searched among them alone
-                pos.append(self._ann_within(queries, inside, depth))
+                pos.append(self._best(queries, weight, *self._ann_within(queries, inside, depth)))
         pos = np.unique(np.concatenate(pos))
         return Dense(self, queries, weight, pos, self._exact(queries, weight, pos))
 
@@ -70,15 +72,27 @@ class DenseIndex:
         packed = np.packbits(bits, bitorder="little")
         params = faiss.SearchParametersIVF(sel=faiss.IDSelectorBitmap(len(self), faiss.swig_ptr(packed)),
                                            nprobe=4 * self.ann.nprobe)  # fewer of each list pass: look wider
-        _, found = self.ann.search(queries, depth, params=params)
-        return found[found >= 0]
+        return self.ann.search(queries, depth, params=params)
+
+    def _best(self, queries: np.ndarray, weight: float, approx: np.ndarray, found: np.ndarray) -> np.ndarray:
+        """Of each query's candidates, the ANN_RESCORE best by approximate score less typicality:
+        the ones worth reading exactly."""
+        out = []
+        for d, ids in zip(approx, found):
+            ok = ids >= 0
+            ids = ids[ok]
+            if len(ids) > ANN_RESCORE:
+                score = d[ok] - weight * self.typicality[ids]
+                ids = ids[np.argpartition(-score, ANN_RESCORE - 1)[:ANN_RESCORE]]
+            out.append(ids)
+        return np.concatenate(out) if out else np.zeros(0, np.int64)
 
     def _exact(self, queries: np.ndarray, weight: float, pos: np.ndarray) -> np.ndarray:
         """The cosines of the sentences at `pos` to `queries`, less `weight` x typicality, by torch
         (see `_cosines`) from the stored vectors' rows."""
         import torch
 
-        rows = torch.from_numpy(np.asarray(self.vecs[pos], np.float32))
+        rows = torch.from_numpy(self.fetch(pos))
         cos = torch.nn.functional.linear(torch.from_numpy(queries), rows).numpy().T
         return cos - weight * self.typicality[pos][:, None]
 

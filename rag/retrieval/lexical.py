@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..index.arrays import FileArray
 from ..text.words import terms
 
-LEXICON_VERSION = 1  # bump when the tokenizer or what is stored changes: saved lexicons are then rebuilt
+LEXICON_VERSION = 2  # bump when the tokenizer or what is stored changes: saved lexicons are then rebuilt
+POSTINGS_READ = 10_000  # of a term's postings (highest BM25 score first), a search reads at most this many
 LEXICON_FILES = ("lexicon.json", "lexicon.sent_ptr.npy", "lexicon.sent_cols.npy", "lexicon.bm25_ptr.npy",
                  "lexicon.bm25_rows.npy", "lexicon.bm25_data.npy")
 
@@ -28,7 +30,8 @@ class Lexicon:
 
         vocab                 every term of the corpus, sorted; a term's column is its place here
         sent_ptr, sent_cols   which terms each sentence holds (CSR: sentence p's are sent_cols[sent_ptr[p]:sent_ptr[p+1]])
-        bm25_ptr, bm25_rows, bm25_data   each term's postings (CSC): the chunks holding it and its BM25 score there
+        bm25_ptr, bm25_rows, bm25_data   each term's postings (CSC): the chunks holding it and its BM25
+                              score there, highest score first
     """
 
     def __init__(self, vocab: list[str], sent_ptr, sent_cols, bm25_ptr, bm25_rows, bm25_data, n_chunks: int,
@@ -65,6 +68,10 @@ class Lexicon:
             bm25_ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
             take = runs(np.asarray([ptr[i] for i in theirs], np.int64), np.asarray([ptr[i + 1] for i in theirs], np.int64))
             bm25_rows, bm25_data = rows[take].astype(np.int32), data[take].astype(np.float32)
+            # Within each term, its best chunks first: a search of a common term reads only the head.
+            term = np.repeat(np.arange(len(vocab)), sizes)
+            order = np.lexsort((bm25_rows, -bm25_data, term))
+            bm25_rows, bm25_data = bm25_rows[order], bm25_data[order]
         return cls(vocab, sent_ptr, sent_cols, bm25_ptr, bm25_rows, bm25_data, len(chunk_terms),
                    {"k1": k1, "b": b, "version": LEXICON_VERSION})
 
@@ -85,9 +92,9 @@ class Lexicon:
         if (meta.get("version"), meta.get("k1"), meta.get("b"), meta.get("chunks"), meta.get("sentences")) \
                 != (LEXICON_VERSION, k1, b, chunks, sentences):
             return None
-        # Mapped, then viewed as plain arrays: slicing a np.memmap costs a Python object per slice.
-        arrays = {name: np.asarray(np.load(directory / f"lexicon.{name}.npy", mmap_mode="r", allow_pickle=False))
-                  for name in ("sent_ptr", "sent_cols", "bm25_ptr", "bm25_rows", "bm25_data")}
+        # The pointers are read whole; the term lists and postings a slice at a time, as asked for.
+        arrays = {name: np.load(directory / f"lexicon.{name}.npy", allow_pickle=False) for name in ("sent_ptr", "bm25_ptr")}
+        arrays |= {name: FileArray(directory / f"lexicon.{name}.npy") for name in ("sent_cols", "bm25_rows", "bm25_data")}
         return cls(meta["vocab"], n_chunks=chunks, params={k: meta[k] for k in ("k1", "b", "version")}, **arrays)
 
     def __contains__(self, term: str) -> bool:
@@ -101,13 +108,16 @@ class Lexicon:
                  chunk_doc: np.ndarray | None = None) -> list[int]:
         """The best `n` chunks by BM25 for `qterms` (a repeated term counts again), among those whose
         document passes `chunk_ok` (a document mask) if given. Only the postings of the question's
-        terms are read: a chunk with none of them scores nothing and is never looked at."""
+        terms are read: a chunk with none of them scores nothing and is never looked at. Of a term
+        held by more than POSTINGS_READ chunks only the POSTINGS_READ where it scores highest are
+        read (an index of fewer chunks is scored exactly)."""
         cols = [self.col[t] for t in qterms if t in self.col]
         if not cols or n <= 0:
             return []
         ptr = self.bm25_ptr
-        rows = np.concatenate([self.bm25_rows[ptr[c]:ptr[c + 1]] for c in cols])
-        vals = np.concatenate([self.bm25_data[ptr[c]:ptr[c + 1]] for c in cols]).astype(np.float64)
+        ends = [min(int(ptr[c + 1]), int(ptr[c]) + POSTINGS_READ) for c in cols]
+        rows = np.concatenate([self.bm25_rows[ptr[c]:e] for c, e in zip(cols, ends)])
+        vals = np.concatenate([self.bm25_data[ptr[c]:e] for c, e in zip(cols, ends)]).astype(np.float64)
         if len(rows) * 4 < self.n_chunks:  # few postings: summed per chunk without a corpus-long array
             rows, inv = np.unique(rows, return_inverse=True)
             score = np.bincount(inv, weights=vals, minlength=len(rows))
@@ -138,7 +148,7 @@ class Lexicon:
         qcols = np.array(sorted(per_term), np.int64)
         qw = np.array([per_term[c] for c in qcols], np.float32)
         lo, hi = np.asarray(self.sent_ptr[positions]), np.asarray(self.sent_ptr[positions + 1])
-        cols = np.asarray(self.sent_cols[runs(lo, hi)], np.int64)
+        cols = _ranges(self.sent_cols, lo, hi).astype(np.int64)
         at = np.minimum(np.searchsorted(qcols, cols), len(qcols) - 1)
         gain = np.where(qcols[at] == cols, qw[at], np.float32(0))
         return np.bincount(np.repeat(np.arange(len(positions)), hi - lo), weights=gain,
@@ -173,6 +183,13 @@ class Lexicon:
     def known(self, text: str) -> list[str]:
         """The terms of `text` the corpus holds, in order, repeats kept."""
         return [t for t in terms(text) if t in self.col]
+
+
+def _ranges(array, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """array[lo[0]:hi[0]], array[lo[1]:hi[1]], ... one after another (an ndarray or a FileArray)."""
+    if isinstance(array, FileArray):
+        return array.ranges(lo, hi)
+    return array[runs(lo, hi)]
 
 
 def runs(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

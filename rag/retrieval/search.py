@@ -151,7 +151,7 @@ class Retriever:
         vecs = store.vectors() if in_order else store.get(sents.id[self.sent_rows])
         typical = _load_typicality(data.path, n) if data.path else None
         self.dense = DenseIndex(vecs, self.sent_doc, len(docs), embedder.bf16, store.ann if in_order else None,
-                                typical)
+                                typical, store.rows if in_order else None)
         self.chunk_names = {}  # names in each chunk and its title, read on demand
         self.cues = MetadataCues([d.source for d in docs], [d.published for d in docs])
         self.entity_reader = EntityReader()
@@ -359,7 +359,7 @@ class Retriever:
         # of its clauses (each fact of a multi-hop question answers one clause, not all of them).
         spans = [(0, len(q.content))] + q.clauses
         at = np.searchsorted(self.sent_rows, order)
-        cos = np.asarray(self.dense.vecs[at], np.float32) @ np.vstack([q.vec, *q.clause_vecs]).T
+        cos = self.dense.fetch(at) @ np.vstack([q.vec, *q.clause_vecs]).T
         typical = (s.typical_weight * self.dense.typicality[at]).tolist()
         parts = [list(dict.fromkeys(terms(q.content[a:b]))) for a, b in spans]
         named = self._doc_mask([d for _, _, docs in q.outlets for d in docs]) if q.outlets else None
@@ -419,7 +419,7 @@ class Retriever:
         it when it leans on that one (reader.passage)."""
         from .reader import passage
 
-        title = self.data.documents[int(self.data.sentence_view.doc[row])].title
+        title = self.data.sentence(row).document.title
         return passage(self.sentence_text[row], title, self.previous(row))
 
     def previous(self, row: int) -> str:
