@@ -49,7 +49,7 @@ class FaissStore:
 
         self.dim = dim
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self.ann = None
+        self.ann, self._ann_kind = None, "flat"
         self._ids = None  # (sorted ids, their positions), made on the first `get`
         self._reader = None  # reads rows from the file, for a store loaded with mmap
 
@@ -59,7 +59,7 @@ class FaissStore:
     @property
     def kind(self) -> str:
         """What searches it: "flat", or the approximate index's factory string."""
-        return getattr(self, "_ann_kind", "flat") if self.ann is not None else "flat"
+        return self._ann_kind if self.ann is not None else "flat"
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -160,7 +160,7 @@ class FaissStore:
         flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
         store._index = faiss.read_index(str(path), flags)
         store.dim = int(store._index.d)
-        store.ann, store._ids, store._reader = None, None, None
+        store.ann, store._ann_kind, store._ids, store._reader = None, "flat", None, None
         if mmap and len(store):
             store._reader = _RowReader(path, store.vectors())
         if ann is not None:
