@@ -84,3 +84,29 @@ def test_the_counts_split_long_returns_are_each_pieces_own_count():
 
 def test_offline_tokenizer_counts():
     assert count_tokens(["hello world", ""]) == [2, 0]
+
+
+def test_the_scale_benchmarks_tiled_lexicon_is_the_one_the_build_makes_of_the_copies():
+    # benchmarks/bench_scale.py tiles a 1M-chunk index from a small one without tokenising every copy;
+    # its figures mean something only if that lexicon is the one Lexicon.build makes of the copies.
+    import importlib.util
+    from pathlib import Path
+
+    from rag.retrieval.lexical import Lexicon
+
+    path = Path(__file__).parents[1] / "benchmarks" / "bench_scale.py"
+    spec = importlib.util.spec_from_file_location("bench_scale", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sentences = [["storm", "coast"], ["storm"], ["mayor", "budget", "coast"], ["budget"], ["storm", "storm", "rain"]]
+    chunks = [["title", "storm", "coast", "storm"], ["title", "mayor", "budget", "coast", "budget"],
+              ["rain", "storm", "storm", "rain", "rain"]]
+    source = Lexicon.build(sentences, chunks, 1.5, 0.75)
+    for copies in (1, 3, 7):
+        want = Lexicon.build(sentences * copies, chunks * copies, 1.5, 0.75)
+        got = bench.tile_lexicon(source, copies)
+        assert got.vocab == want.vocab and got.n_chunks == want.n_chunks == 3 * copies
+        for name in ("sent_ptr", "sent_cols", "bm25_ptr", "bm25_rows"):
+            assert np.array_equal(np.asarray(getattr(got, name)), np.asarray(getattr(want, name))), name
+        np.testing.assert_allclose(got.bm25_data, want.bm25_data, rtol=1e-6)
+        assert got.bm25_top(["storm", "coast"], 4) == want.bm25_top(["storm", "coast"], 4)

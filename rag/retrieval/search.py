@@ -477,17 +477,19 @@ class _SavedLexicon:
         return list(LEXICON_FILES)
 
 
-def derive(data: IndexData, settings: Settings | None = None, lexicon: Lexicon | None = None) -> list:
+def derive(data: IndexData, settings: Settings | None = None, lexicon: Lexicon | None = None,
+           typicality: np.ndarray | None = None) -> list:
     """What a search of `data` reads that the build saves with the index (IndexData.derived): the
-    lexicon (terms, BM25; made here unless given) and each sentence's typicality."""
+    lexicon (terms, BM25) and each citable sentence's typicality, each made here unless given."""
     s = settings or Settings()
-    sents = data.sentence_view
-    rows = np.flatnonzero(sents.citable)
-    store = data.sentence_store
-    vecs = store.vectors() if np.array_equal(store.ids(), sents.id[rows]) else store.get(sents.id[rows])
+    if typicality is None:
+        sents = data.sentence_view
+        rows = np.flatnonzero(sents.citable)
+        store = data.sentence_store
+        vecs = store.vectors() if np.array_equal(store.ids(), sents.id[rows]) else store.get(sents.id[rows])
+        typicality = sentence_typicality(vecs, sents.doc[rows], len(data.documents))
     lexicon = lexicon or Lexicon.build(*corpus_terms(data), s.bm25_k1, s.bm25_b)
-    return [_SavedLexicon(lexicon),
-            _SavedArray(TYPICALITY_FILE, sentence_typicality(vecs, sents.doc[rows], len(data.documents)))]
+    return [_SavedLexicon(lexicon), _SavedArray(TYPICALITY_FILE, typicality)]
 
 
 def _load_typicality(directory, n: int) -> np.ndarray | None:
