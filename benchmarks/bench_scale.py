@@ -52,8 +52,8 @@ def tile(source: Path, copies: int, out: Path, seed: int = 0) -> None:
     sents, chunks = data.sentence_view, data.chunk_view
     n_docs, n_sent = len(data.documents), len(data.sentences)
     cit = sents.citable == 1
-    s_vecs = np.array(data.sentence_store.get(sents.id[cit]))
-    c_vecs = np.array(data.chunk_store.get(chunks.id))
+    s_vecs = data.sentence_store.get(sents.id[cit])
+    c_vecs = data.chunk_store.get(chunks.id)
     doc_of = sents.doc[cit]
     rng = np.random.default_rng(seed)
     docs, s_tabs, c_tabs, typical = [], [], [], []
@@ -111,8 +111,7 @@ def tile_lexicon(lex, copies: int):
     old_idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
     new_idf = np.log(1 + (copies * n - copies * df + 0.5) / (copies * df + 0.5))
     term = np.repeat(np.arange(len(df)), np.diff(ptr))
-    scale = np.where(old_idf > 0, new_idf / np.maximum(old_idf, 1e-300), 0.0)
-    base = (data.astype(np.float64) * scale[term]).astype(np.float32)
+    base = (data.astype(np.float64) * (new_idf / old_idf)[term]).astype(np.float32)  # Lucene's idf is never 0
     # Term by term, each posting of the source followed by its copies; then best first, ties by row.
     t_term = np.repeat(term, copies)
     t_rows = (np.repeat(rows.astype(np.int64), copies) + np.tile(np.arange(copies, dtype=np.int64) * n, len(rows)))
@@ -215,9 +214,9 @@ def main() -> int:
             print(f"(tiled {copies} copies in {time.perf_counter() - t0:.0f} s, this process at a peak RSS of "
                   f"{_peak_rss_kb() / 2**20:.1f} GB)", file=sys.stderr)
         got = _run(where, args, exact=False)
-        ref = _run(where, args, exact=True) if got else None
         if got is None:
             continue
+        ref = _run(where, args, exact=True)
         same = (f"{_recall(got['results'], ref['results'], 'chunks', 10):>9} "
                 f"{_recall(got['results'], ref['results'], 'sentences', 3):>8}") if ref else f"{'-':>9} {'-':>8}"
         exact = f"{ref['load_s']:>7} {ref['p50_ms']:>7} {ref['p95_ms']:>7} {ref['peak_rss_gb']:>7}" if ref else "failed"
