@@ -121,6 +121,16 @@ class IndexData:
         row = int(row)
         return Sentence(row, self.documents[int(s.doc[row])], int(s.n[row]), int(s.start[row]), int(s.end[row]))
 
+    def citable_vectors(self) -> tuple[np.ndarray, bool]:
+        """The citable sentences' vectors in sentence-row order, and whether the store holds them
+        in that order (the build adds them so): then they are the store's own, read in place."""
+        s = self.sentence_view
+        ids = s.id[np.flatnonzero(s.citable)]
+        store = self.sentence_store
+        if np.array_equal(store.ids(), ids):
+            return store.vectors(), True
+        return store.get(ids), False
+
     @classmethod
     def empty(cls, model: str, dim: int, settings: dict) -> "IndexData":
         return cls(model, dim, [], np.zeros((0, 6), np.int64), np.zeros((0, 5), np.int64),

@@ -145,10 +145,8 @@ class Retriever:
         lexicon = Lexicon.load(data.path, s.bm25_k1, s.bm25_b, len(chunks), n) if data.path else None
         self.lexicon = lexicon or Lexicon.build(*corpus_terms(data), s.bm25_k1, s.bm25_b)
         self.idf = self.lexicon.idf
-        # The store keeps the vectors in sentence order (the build adds them so): read them in place.
         store = data.sentence_store
-        in_order = np.array_equal(store.ids(), sents.id[self.sent_rows])
-        vecs = store.vectors() if in_order else store.get(sents.id[self.sent_rows])
+        vecs, in_order = data.citable_vectors()
         typical = _load_typicality(data.path, n) if data.path else None
         self.dense = DenseIndex(vecs, self.sent_doc, len(docs), embedder.bf16, store.ann if in_order else None,
                                 typical, store.rows if in_order else None)
@@ -484,10 +482,8 @@ def derive(data: IndexData, settings: Settings | None = None, lexicon: Lexicon |
     s = settings or Settings()
     if typicality is None:
         sents = data.sentence_view
-        rows = np.flatnonzero(sents.citable)
-        store = data.sentence_store
-        vecs = store.vectors() if np.array_equal(store.ids(), sents.id[rows]) else store.get(sents.id[rows])
-        typicality = sentence_typicality(vecs, sents.doc[rows], len(data.documents))
+        typicality = sentence_typicality(data.citable_vectors()[0], sents.doc[np.flatnonzero(sents.citable)],
+                                         len(data.documents))
     lexicon = lexicon or Lexicon.build(*corpus_terms(data), s.bm25_k1, s.bm25_b)
     return [_SavedLexicon(lexicon), _SavedArray(TYPICALITY_FILE, typicality)]
 
