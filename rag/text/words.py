@@ -58,6 +58,25 @@ def key_terms(question: str) -> list[str]:
     return _stemmer()(keys)
 
 
+def missing(keys: list[str], present: set[str]) -> list[str]:
+    """The `keys` (stemmed names) that no term of `present` matches. A name also matches a word
+    that extends it, or that it extends, by a short suffix: a country and its people or language
+    (Lithuania / Lithuanian, Ukraine / Ukrainian, Japan / Japanese), which stemming keeps apart."""
+    out = []
+    for k in keys:
+        if k in present:
+            continue
+        if len(k) >= 4 and any(_extends(k, p) for p in present):
+            continue
+        out.append(k)
+    return out
+
+
+def _extends(a: str, b: str) -> bool:
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    return len(short) >= 4 and 0 < len(long) - len(short) <= 3 and long.startswith(short)
+
+
 def encodes(text: str) -> bool:
     """True when `text` is valid Unicode that UTF-8 can hold: no lone surrogates, which is what
     undecodable bytes from argv, stdin or a file name, or a "\\ud800" from a JSON client, become."""

@@ -1,0 +1,10 @@
+from rag.text.words import key_terms, missing, terms
+
+
+def test_a_name_matches_the_word_for_its_people_or_language_but_not_a_different_name():
+    present = set(terms("Former Lithuania foreign minister Gabrielius Landsbergis posted on X. Ukrainian forces held."))
+    assert missing(key_terms("Which former Lithuanian minister reacted?"), present) == []
+    assert missing(key_terms("What did the Ukraine defence ministry say?"), present) == []
+    # Short names and long suffixes stay apart: Iran is not Ireland, Latvia is not Lithuania.
+    assert missing(key_terms("Did Latvia and Ireland react?"), present) == ["latvia", "ireland"]
+    assert missing(key_terms("Who visited Iraq?"), set(terms("Iran's envoy"))) == ["iraq"]
