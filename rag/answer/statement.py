@@ -306,12 +306,16 @@ def _people(a: Asked, docs, previous: list[str], qwords: set[str], nlp, max_peop
     if not names:
         return None
     # "X criticised Hegseth." is a claim, made only of people whose sentence uses the question's
-    # verb; when some do, only they are named ("who defended the plan?" names the defender, not the
-    # opponent beside him). When none does, the names stand alone and the sentences say what each
-    # did: "Who designed the lane?" never becomes "Dana Whitfield designed the lane" from "Dana
-    # Whitfield opposed it".
-    verb = terms(a.rest)[:1]
-    acted = [n for n in names if verb and verb[0] in terms(docs[n.index].text)]
+    # verb or, for a verb with a stance ("criticised", "praised"), leans its way in the stance
+    # lexicon ("Sounds like abandoning Ukraine"); when some do, only they are named ("who defended
+    # the plan?" names the defender, not the opponent beside him). When none does, the names stand
+    # alone and the sentences say what each did: "Who designed the lane?" never becomes "Dana
+    # Whitfield designed the lane" from "Dana Whitfield opposed it".
+    from ..retrieval.stance import leaning, question_stance
+
+    verb, sign = terms(a.rest)[:1], question_stance(a.rest)
+    acted = [n for n in names if verb and verb[0] in terms(docs[n.index].text)
+             or sign and leaning(docs[n.index].text, sign) > 0]
     names = acted or names
     listed = _join([f"{n.text} [{n.index + 1}]" for n in names])
     lead = f"{listed} {a.rest}." if acted else f"{listed}."
