@@ -1,5 +1,6 @@
 """Incremental indexing, checksums and atomic swaps, with the fake embedder (exact and fast)."""
 
+import json
 import os
 from pathlib import Path
 
@@ -107,6 +108,46 @@ def test_flipped_byte_is_refused(tmp_path, corpus_dir, fake_embedder, name):
     target = idx / name if name == "CURRENT" else idx / eng.load().version / name
     _flip_byte(target)
     with pytest.raises(IndexCorrupt, match="rebuild"):
+        index_io.load(idx)
+
+
+def test_a_large_file_is_checked_by_samples_at_load_and_whole_by_rag_check(tmp_path, corpus_dir, fake_embedder,
+                                                                            monkeypatch, capsys):
+    from rag.app.cli import main
+
+    # Shrink "large" to a few hundred bytes, sampled in four blocks of 16 bytes (and the last).
+    monkeypatch.setattr(index_io, "SAMPLE_FROM", 256)
+    monkeypatch.setattr(index_io, "SAMPLE_BLOCKS", 4)
+    monkeypatch.setattr(index_io, "SAMPLE_BYTES", 16)
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    idx = tmp_path / "idx"
+    vdir = idx / eng.load().version
+    manifest = json.loads((vdir / "manifest.json").read_text())
+    assert "sentences.faiss" in manifest["sampled"] and "manifest.json" not in manifest["sampled"]
+    assert set(manifest["sampled"]) <= set(manifest["files"])  # every file keeps its whole sha256 too
+    target = vdir / "sentences.faiss"
+    size = target.stat().st_size
+    step = size // 4
+    original = target.read_bytes()
+
+    def flip(at: int) -> None:
+        data = bytearray(original)
+        data[at] ^= 0xFF
+        target.write_bytes(bytes(data))
+
+    flip(step + 16)  # inside no sampled block: a load does not read it ...
+    assert len(index_io.load(idx).documents) == 3
+    assert main(["check", "--index", str(idx)]) == 1  # ... a whole check does
+    assert "sentences.faiss is missing or fails its checksum" in capsys.readouterr().err
+    flip(2 * step + 3)  # inside a sampled block
+    with pytest.raises(IndexCorrupt, match="rebuild"):
+        index_io.load(idx)
+    target.write_bytes(original)
+    assert main(["check", "--index", str(idx)]) == 0
+    assert "every file matches its sha256" in capsys.readouterr().out
+    target.write_bytes(original + b"x")  # a longer file changes the sampled hash (its size is in it)
+    with pytest.raises(IndexCorrupt):
         index_io.load(idx)
 
 
