@@ -8,3 +8,10 @@ def test_a_name_matches_the_word_for_its_people_or_language_but_not_a_different_
     # Short names and long suffixes stay apart: Iran is not Ireland, Latvia is not Lithuania.
     assert missing(key_terms("Did Latvia and Ireland react?"), present) == ["latvia", "ireland"]
     assert missing(key_terms("Who visited Iraq?"), set(terms("Iran's envoy"))) == ["iraq"]
+
+
+def test_months_and_weekdays_are_not_names_a_refusal_needs_found():
+    from rag.answer.extractive import names
+
+    assert names("Which app faces a ban in the US on January 19?") == ["us", "19"]
+    assert names("What did Ines Okafor unveil on Friday in Leith?") == ["ine", "okafor", "leith"]

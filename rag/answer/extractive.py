@@ -124,7 +124,7 @@ def answerability_features(retriever: Retriever, question: str, top: list[Senten
     """The FEATURES of one question, from what retrieval found (no model call). Whether the top
     sentences name a thing of the asked kind (answer_types.py) was tried as a feature too: its
     weights fitted opposite signs on the two halves of it and no dataset gained (BENCHMARKS.md)."""
-    keys = list(dict.fromkeys(key_terms(question)))
+    keys = names(question)
     present = set(terms(hits_text))
     absent = missing(keys, present)
     unseen = math.log(1 + 2 * max(1, len(retriever.chunk_text)))  # a name no chunk holds: rarer than any
@@ -155,9 +155,20 @@ def answerability(model: dict, features: list[float]) -> float:
 def covers(question: str, top: list[SentenceHit], hits_text: str, policy: RefusalPolicy) -> bool:
     """The word-and-cosine rule: the retrieved text holds the question's names and numbers and
     the best sentence is on topic."""
-    keys = list(dict.fromkeys(key_terms(question)))
+    keys = names(question)
     present = set(terms(hits_text)) if keys else set()
     return _covered(len(keys), len(missing(keys, present)), max(h.dense for h in top), policy)
+
+
+# Months and weekdays are capitalised but say when, not what a question is about: an article that
+# answers "which app faces a ban on January 19?" may give the date another way, or not at all.
+_CALENDAR = frozenset(terms("January February March April May June July August September October November "
+                            "December Monday Tuesday Wednesday Thursday Friday Saturday Sunday"))
+
+
+def names(question: str) -> list[str]:
+    """The question's names and numbers (key_terms) that must be found for it to be answered."""
+    return [k for k in dict.fromkeys(key_terms(question)) if k not in _CALENDAR]
 
 
 def _covered(n_keys: int, missing: int, best: float, policy: RefusalPolicy) -> bool:
