@@ -14,7 +14,6 @@ from ..retrieval.search import Retriever, SentenceHit
 from ..text.words import key_terms, missing, terms
 
 NOT_FOUND = "I could not find this in these articles."
-_PERSONAL_PRONOUN = re.compile(r"\W*(?:he|she|they)\b", re.I)
 
 
 @dataclass
@@ -87,14 +86,14 @@ def _names_the_asked_kind(retriever: Retriever, question: str, top: list[Sentenc
     the answer would cite names such a thing (the entity reader's cache makes this nearly free: the
     same sentences were read while they were ranked). All the retrieved sentences were tried
     instead: on a small index they always hold some date or person, and nothing was refused."""
-    from .statement import asked, pipeline
+    from .statement import PERSONAL_PRONOUN, asked, pipeline
 
     a = asked(question)
     if a.kind not in policy.typed_kinds or pipeline() is None:  # no spaCy: no entities to read
         return True
     cited = strong(top, policy.citation_ratio)
     rows, texts = [h.row for h in cited], [retriever.sentence_text[h.row] for h in cited]
-    if a.kind == "person" and any(_PERSONAL_PRONOUN.match(t) for t in texts):
+    if a.kind == "person" and any(PERSONAL_PRONOUN.match(t) for t in texts):
         return True  # "She trained as a pastry chef in Copenhagen": the person is named before it
     reader = retriever.entity_reader
     if any(reader.answers(question, rows, texts)):

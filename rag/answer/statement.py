@@ -39,6 +39,8 @@ _OBJECT_START = re.compile(
     r"^(?:(?:do|does|did|has|have|had|will|would|can|could|should|might|must|may)\s+"
     r"(?:[A-Z]|(?:the|a|an|he|she|they|it|his|her|their|its|we|you|i)\b)"
     r"|(?:is|are|was|were)\s+(?:he|she|they|it|we|you|i)\b)")
+# A sentence opening with one of these is about a person the sentence before it names.
+PERSONAL_PRONOUN = re.compile(r"\W*(?:he|she|they)\b", re.I)
 _SPEECH = (r"(?:say|said|tell|told|write|wrote|post|posted|tweet|tweeted|warn|warned|add|added|argue|argued|"
            r"claim|claimed|ask|asked)")
 
@@ -288,7 +290,7 @@ def _people(a: Asked, docs, previous: list[str], qwords: set[str], nlp, max_peop
             # criticised anyone. (An object question, "who did Trump call?", takes any person of
             # the best sentence.)
             ents = [e for e in ents if _is_subject(e)]
-        if not ents and previous[i] and re.match(r"^\W*(he|she|they)\b", doc.text, re.I):
+        if not ents and previous[i] and PERSONAL_PRONOUN.match(doc.text):
             ents = _subject_first(_entities(nlp(previous[i]), qwords, PERSON))[::-1][:1]
         if not ents:
             continue
