@@ -37,13 +37,13 @@ NOISE = 0.02  # per-coordinate standard deviation before renormalising (cosine t
 def tile(source: Path, copies: int, out: Path, seed: int = 0) -> None:
     """Write `copies` copies of the index in `source` as a new index in `out`.
 
-    Memory holds the tiled vectors once (in the stores being written) and nothing corpus-sized
-    besides: each copy's typicalities are computed from its own vectors (no article spans two
-    copies), and the lexicon is tiled from the source's (`tile_lexicon`) instead of tokenising every
-    copy again.
+    Memory holds no tiled vectors (each copy's go straight to the store files) and nothing
+    corpus-sized besides the tables, the tiled lexicon and the typicalities: each copy's
+    typicalities are computed from its own vectors (no article spans two copies), and the lexicon is
+    tiled from the source's (`tile_lexicon`) instead of tokenising every copy again.
     """
     from rag.index import files as io
-    from rag.index.vectors import FaissStore
+    from rag.index.vectors import ANN_MIN, FaissStore, FlatWriter
     from rag.retrieval.dense import sentence_typicality
     from rag.retrieval.lexical import Lexicon
     from rag.retrieval.search import Settings, corpus_terms, derive
@@ -57,35 +57,42 @@ def tile(source: Path, copies: int, out: Path, seed: int = 0) -> None:
     doc_of = sents.doc[cit]
     rng = np.random.default_rng(seed)
     docs, s_tabs, c_tabs, typical = [], [], [], []
-    s_store, c_store = FaissStore(data.dim), FaissStore(data.dim)
     span = data.next_id
-    for k in range(copies):
-        docs += [replace(d, doc_id=f"{d.doc_id}#{k}") if k else d for d in data.documents]
-        s = sents.table.copy()
-        s[:, 0] += k * span
-        s[:, 1] += k * n_docs
-        c = chunks.table.copy()
-        c[:, 0] += k * span
-        c[:, 1] += k * n_docs
-        c[:, 2:4] += k * n_sent
-        s_tabs.append(s)
-        c_tabs.append(c)
-        sv, cv = s_vecs, c_vecs
-        if k:
-            sv = s_vecs + rng.normal(0, NOISE, s_vecs.shape).astype(np.float32)
-            sv /= np.linalg.norm(sv, axis=1, keepdims=True)
-            cv = c_vecs + rng.normal(0, NOISE, c_vecs.shape).astype(np.float32)
-            cv /= np.linalg.norm(cv, axis=1, keepdims=True)
-        s_store.add(s[cit, 0], sv)
-        c_store.add(c[:, 0], cv)
-        typical.append(sentence_typicality(sv, doc_of, n_docs))
-    tiled = io.IndexData(data.model, data.dim, docs, np.vstack(s_tabs), np.vstack(c_tabs), c_store, s_store,
-                         data.settings, copies * span)
-    st = Settings()
-    lexicon = Lexicon.load(data.path, st.bm25_k1, st.bm25_b, len(chunks), int(cit.sum())) \
-        or Lexicon.build(*corpus_terms(data), st.bm25_k1, st.bm25_b)
-    tiled.derived = derive(tiled, st, tile_lexicon(lexicon, copies), np.concatenate(typical))
-    io.save(out, tiled)
+    out.mkdir(parents=True, exist_ok=True)
+    with io.staging(out) as staging:
+        # Each copy's vectors go straight to the store files (FlatWriter), as a streamed build writes them.
+        s_file, c_file = FlatWriter(staging / "sentences.faiss", data.dim), FlatWriter(staging / "chunks.faiss", data.dim)
+        for k in range(copies):
+            docs += [replace(d, doc_id=f"{d.doc_id}#{k}") if k else d for d in data.documents]
+            s = sents.table.copy()
+            s[:, 0] += k * span
+            s[:, 1] += k * n_docs
+            c = chunks.table.copy()
+            c[:, 0] += k * span
+            c[:, 1] += k * n_docs
+            c[:, 2:4] += k * n_sent
+            s_tabs.append(s)
+            c_tabs.append(c)
+            sv, cv = s_vecs, c_vecs
+            if k:
+                sv = s_vecs + rng.normal(0, NOISE, s_vecs.shape).astype(np.float32)
+                sv /= np.linalg.norm(sv, axis=1, keepdims=True)
+                cv = c_vecs + rng.normal(0, NOISE, c_vecs.shape).astype(np.float32)
+                cv /= np.linalg.norm(cv, axis=1, keepdims=True)
+            s_file.add(s[cit, 0], sv)
+            c_file.add(c[:, 0], cv)
+            typical.append(sentence_typicality(sv, doc_of, n_docs))
+        s_file.close()
+        c_file.close()
+        big = s_file.n >= ANN_MIN
+        tiled = io.IndexData(data.model, data.dim, docs, np.vstack(s_tabs), np.vstack(c_tabs),
+                             FaissStore.load(c_file.path, mmap=big), FaissStore.load(s_file.path, mmap=big),
+                             data.settings, copies * span)
+        st = Settings()
+        lexicon = Lexicon.load(data.path, st.bm25_k1, st.bm25_b, len(chunks), int(cit.sum())) \
+            or Lexicon.build(*corpus_terms(data), st.bm25_k1, st.bm25_b)
+        tiled.derived = derive(tiled, st, tile_lexicon(lexicon, copies), np.concatenate(typical))
+        io.save(out, tiled)
 
 
 def tile_lexicon(lex, copies: int):

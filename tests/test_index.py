@@ -564,3 +564,132 @@ def test_a_file_array_reads_slices_and_runs_of_slices(tmp_path):
     np.testing.assert_array_equal(np.asarray(f), a)
     with pytest.raises(TypeError):
         f[[1, 2]]
+
+
+# -- a build that streams (issue 17) ---------------------------------------------------------
+
+def test_the_streamed_vector_file_is_the_file_faiss_writes(tmp_path):
+    from rag.index.vectors import FaissStore, FlatWriter
+
+    for n in (0, 1, 700):
+        vecs = np.random.default_rng(n).standard_normal((n, 8)).astype(np.float32)
+        ids = np.arange(n, dtype=np.int64) * 3 + 5
+        store = FaissStore(8)
+        store.add(ids, vecs)
+        store.save(tmp_path / "faiss.faiss")
+        writer = FlatWriter(tmp_path / "streamed.faiss", 8)
+        for a in range(0, n, 256):  # a block at a time, as a build writes it
+            writer.add(ids[a:a + 256], vecs[a:a + 256])
+        writer.close()
+        assert (tmp_path / "streamed.faiss").read_bytes() == (tmp_path / "faiss.faiss").read_bytes()
+        back = FaissStore.load(tmp_path / "streamed.faiss", mmap=True)
+        assert len(back) == n and np.array_equal(back.get(ids[::-1]), vecs[::-1])
+
+
+def _random_corpus(seed: int):
+    import random
+
+    rng = random.Random(seed)
+    words = [f"w{i}" for i in range(300)]
+    sentences = [[rng.choice(words[:rng.randint(5, 300)]) for _ in range(rng.randint(0, 12))] for _ in range(1500)]
+    chunks, i = [], 0
+    while i < len(sentences):
+        k = rng.randint(1, 8)
+        chunks.append([rng.choice(words)] + [t for s in sentences[i:i + k] for t in s])
+        i += k
+    return sentences, chunks + [[]]  # a chunk without terms counts one term long, as bm25s counts it
+
+
+def test_bm25_of_the_lexicon_is_bm25s_scoring_every_chunk():
+    import bm25s
+
+    from rag.retrieval.lexical import Lexicon
+
+    sentences, chunks = _random_corpus(0)
+    lex = Lexicon.build(sentences, chunks, 1.5, 0.75)
+    bm = bm25s.BM25(k1=1.5, b=0.75)
+    bm.index([t or ["\0"] for t in chunks], show_progress=False)
+    for question in (["w1"], ["w5", "w200", "w5"], ["w17", "w250"]):
+        mine = np.zeros(len(chunks))
+        for t in question:
+            lo, hi = lex.bm25_ptr[lex.col[t]], lex.bm25_ptr[lex.col[t] + 1]
+            np.add.at(mine, lex.bm25_rows[lo:hi], lex.bm25_data[lo:hi])
+        assert np.allclose(mine, bm.get_scores(question), rtol=0, atol=1e-6)
+
+
+def test_a_lexicon_built_a_batch_at_a_time_equals_one_built_whole(tmp_path, monkeypatch):
+    from rag.retrieval import lexical
+
+    sentences, chunks = _random_corpus(1)
+    whole = lexical.Lexicon.build(sentences, chunks, 1.5, 0.75)
+    monkeypatch.setattr(lexical.LexiconBuilder, "BLOCK", 97)  # many passes over the spilled postings
+    builder = lexical.LexiconBuilder(tmp_path, 1.5, 0.75)
+    for a, b in ((0, 400), (400, 1100), (1100, len(sentences))):  # batches need not align with chunks
+        builder.add(sentences[a:b], chunks[a * len(chunks) // len(sentences):b * len(chunks) // len(sentences)])
+    (tmp_path / "out").mkdir()
+    streamed = builder.finish(tmp_path / "out")
+    assert streamed.vocab == whole.vocab and streamed.n_chunks == whole.n_chunks
+    for name in ("sent_ptr", "sent_cols", "bm25_ptr", "bm25_rows", "bm25_data"):
+        assert np.array_equal(np.asarray(getattr(streamed, name)), np.asarray(getattr(whole, name))), name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the spill files are gone
+
+
+def _saved(index: Path) -> dict:
+    """Everything a version holds, by file, read back."""
+    from rag.index.vectors import FaissStore
+
+    vdir = index / index_io.current(index).split()[0]
+    out = {}
+    for f in sorted(vdir.iterdir()):
+        if f.suffix == ".npy":
+            out[f.name] = np.load(f)
+        elif f.suffix == ".faiss":
+            store = FaissStore.load(f)
+            out[f.name] = (store.ids(), np.array(store.vectors()))
+        elif f.name != "manifest.json":
+            out[f.name] = f.read_bytes()
+    return out
+
+
+def test_a_build_in_batches_of_a_few_sentences_saves_what_one_batch_saves(tmp_path, corpus_dir, fake_embedder,
+                                                                           monkeypatch):
+    from rag.index import build
+
+    Engine(tmp_path / "one", embedder=fake_embedder).index([corpus_dir])
+    monkeypatch.setattr(build, "BATCH_SENTENCES", 2)  # every article flushes a batch of its own
+    Engine(tmp_path / "many", embedder=fake_embedder).index([corpus_dir])
+    one, many = _saved(tmp_path / "one"), _saved(tmp_path / "many")
+    assert one.keys() == many.keys() and "sentences.typicality.npy" in one and "lexicon.bm25_data.npy" in one
+    for name in one:
+        a, b = one[name], many[name]
+        if isinstance(a, tuple):
+            assert np.array_equal(a[0], b[0]) and np.allclose(a[1], b[1], atol=1e-6), name
+        elif isinstance(a, np.ndarray) and a.dtype.kind == "f":
+            assert np.allclose(a, b, atol=1e-6), name
+        elif isinstance(a, np.ndarray):
+            assert np.array_equal(a, b), name
+        else:
+            assert a == b, name
+    assert not list((tmp_path / "many").glob(".build-*"))  # the build's scratch files are gone
+
+
+def test_an_update_in_batches_keeps_old_vectors_and_adds_new_ones(tmp_path, corpus_dir, fake_embedder, monkeypatch):
+    from rag.index import build
+
+    monkeypatch.setattr(build, "BATCH_SENTENCES", 2)
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    (corpus_dir / "d.txt").write_text("Storm\nA storm closed the port on Friday. Ferries stayed in.\n",
+                                      encoding="utf-8")
+    report = _engine(tmp_path, fake_embedder).index([corpus_dir])
+    assert report.skipped == 3 and report.embedded_documents == 1
+    Engine(tmp_path / "fresh", embedder=fake_embedder).index([corpus_dir])
+    updated = _engine(tmp_path, fake_embedder)
+    fresh = Engine(tmp_path / "fresh", embedder=fake_embedder)
+    for question in ("A storm closed the port", "Ju Wenjun won the final", "Bakers blamed the cost of flour"):
+        assert updated.ask(question).citations[0].sentence == fresh.ask(question).citations[0].sentence
+    # The kept and the new sentences' vectors are the model's vectors of their texts.
+    data = updated.load()
+    rows = np.flatnonzero(data.sentence_view.citable)
+    texts = [data.sentence(r).text for r in rows]
+    assert np.allclose(data.sentence_store.get(data.sentence_view.id[rows]), fake_embedder.embed(texts), atol=1e-6)

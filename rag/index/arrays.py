@@ -1,4 +1,4 @@
-"""One-dimensional arrays in .npy files, read a slice at a time.
+"""One-dimensional arrays in .npy files, read a slice at a time (and written a block at a time).
 
 A large index's lexicon is read this way: a question reads the postings of its own terms and the
 term lists of its candidate sentences, a few reads each, and nothing of the files is mapped into
@@ -8,6 +8,7 @@ the process (mapping one row of a file maps the whole page-cache folio around it
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ class FileArray:
             self._offset = f.tell()
         if len(shape) != 1 or fortran:
             raise ValueError(f"{path}: not a one-dimensional array")
-        self.dtype, self.shape = np.dtype(dtype), shape
+        self.dtype, self.shape, self.path = np.dtype(dtype), shape, Path(path)
         self._fd = os.open(path, os.O_RDONLY)
 
     def __len__(self) -> int:
@@ -64,3 +65,52 @@ class FileArray:
             os.close(self._fd)
         except (OSError, AttributeError):
             pass
+
+
+def copy_file(src: Path, dst: Path) -> None:
+    """`dst` made a hard link to `src` (a file a build wrote beside the index), or a copy across
+    file systems."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+class Spill:
+    """An append-only file of one dtype's values, read back a block at a time: a build keeps what
+    grows with the corpus here instead of in memory."""
+
+    def __init__(self, path: Path, dtype):
+        self.path, self.dtype, self.size = Path(path), np.dtype(dtype), 0
+        self._f = open(path, "wb")
+
+    def add(self, values) -> None:
+        values = np.ascontiguousarray(values, self.dtype)
+        self._f.write(values.tobytes())
+        self.size += values.size
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Values start..stop-1 (the file is flushed first)."""
+        if not self._f.closed:
+            self._f.flush()
+        with open(self.path, "rb") as f:
+            f.seek(start * self.dtype.itemsize)
+            return np.fromfile(f, self.dtype, stop - start)
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def write_npy(path: Path, dtype, size: int, blocks) -> None:
+    """A 1-D .npy file of `size` values written from `blocks` (arrays, in order) as they come."""
+    dtype = np.dtype(dtype)
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                 "fortran_order": False, "shape": (size,)})
+        written = 0
+        for block in blocks:
+            block = np.ascontiguousarray(block, dtype)
+            f.write(block.tobytes())
+            written += block.size
+    if written != size:
+        raise ValueError(f"{path}: {written} values written, {size} declared")

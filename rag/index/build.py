@@ -1,6 +1,10 @@
 """The incremental build: new and changed documents are split, chunked and embedded; unchanged
 ones keep their rows and vectors; the result is a new index version (`index.save`).
 
+It streams: the tables are made first, then the vectors, typicalities and lexicon are written a
+batch of documents at a time into a scratch directory inside the index, which the new version's
+files link to; nothing holds the whole corpus's vectors or terms.
+
 The caller holds the index's writer lock (`locking.writer_lock`) for the whole read-modify-write.
 """
 
@@ -14,7 +18,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..records import Document
-from ..retrieval.search import derive
+from ..retrieval.dense import sentence_typicality
+from ..retrieval.lexical import LexiconBuilder
+from ..retrieval.search import Settings, derive
 from ..text.chunking import (
     DEFAULT_CHUNK_TOKENS,
     DEFAULT_OVERLAP_SENTENCES,
@@ -23,7 +29,10 @@ from ..text.chunking import (
 )
 from ..text.ingest import printable
 from ..text.sentences import split_sentences
+from ..text.words import terms
 from . import files as index_io
+from .arrays import Spill
+from .vectors import ANN_MIN, FaissStore, FlatWriter
 
 # Bump when segmentation, chunking or the embedded text changes: stored vectors then go stale.
 PIPELINE_VERSION = 5
@@ -113,9 +122,10 @@ def update(index_dir: Path, docs: list[Document], emb, pipeline: Pipeline, model
     if old and not todo and not report.removed:
         data = old  # nothing changed: no new version written, readers keep theirs
     else:
-        data = assemble(old, kept, todo, emb, model, pipeline, progress, report)
-        data.derived = derive(data)  # what a search reads, saved with the tables
-        index_io.save(index_dir, data)
+        with index_io.staging(index_dir) as staging:
+            data = assemble(old, kept, todo, emb, model, pipeline, progress, report, staging)
+            # The version's files are links to those in `staging`: the stores read on after it is gone.
+            index_io.save(index_dir, data)
     report.documents = len(data.documents)
     report.sentences = len(data.sentences)
     report.chunks = len(data.chunks)
@@ -124,98 +134,164 @@ def update(index_dir: Path, docs: list[Document], emb, pipeline: Pipeline, model
 
 
 
-def assemble(old, kept, todo, emb, model, pipeline, progress, report) -> index_io.IndexData:
-    """New tables: kept documents copy their rows and vectors, new ones are split and embedded."""
+BATCH_SENTENCES = 32_768  # sentences embedded, tokenised and written together: what a build holds at once
+
+
+@dataclass
+class _Part:
+    """One document's rows in the new version, and where its kept vectors are in the old one."""
+
+    doc: Document
+    sentences: index_io.Sentences  # its rows of the new sentence table
+    chunks: index_io.Chunks  # its rows of the new chunk table
+    base: int  # its first sentence's row in the new table
+    old_ids: tuple = ()  # when its vectors are kept: (citable sentence ids, chunk ids) in the old stores
+
+    @property
+    def citable(self) -> np.ndarray:
+        return np.flatnonzero(self.sentences.citable == 1)
+
+    def texts(self) -> list[str]:
+        s, text = self.sentences, self.doc.text
+        return [text[a:b] for a, b in zip(s.start[self.citable].tolist(), s.end[self.citable].tolist())]
+
+    def members(self) -> list[tuple[int, int]]:
+        """Each chunk's sentences as a range of places among the citable ones."""
+        cit = self.citable + self.base
+        lo, hi = np.searchsorted(cit, self.chunks.first), np.searchsorted(cit, self.chunks.last, side="right")
+        return list(zip(lo.tolist(), hi.tolist()))
+
+
+class _Writer:
+    """The new version's vectors, typicalities and lexicon, written a batch of documents at a time
+    into `staging` (a directory beside the index, so the version can link the files): a build
+    holds one batch's texts, vectors and terms, and for the whole corpus only the tables' rows
+    (48 bytes a sentence, 40 a chunk), the documents it was given and the vocabulary."""
+
+    def __init__(self, staging: Path, emb, old, report: IndexReport, bar):
+        settings = Settings()
+        self.staging, self.emb, self.old, self.report, self.bar = staging, emb, old, report, bar
+        self.sentence_file = FlatWriter(staging / "sentences.faiss", emb.dim)
+        self.chunk_file = FlatWriter(staging / "chunks.faiss", emb.dim)
+        (staging / "lexicon").mkdir()
+        self.lexicon = LexiconBuilder(staging / "lexicon", settings.bm25_k1, settings.bm25_b)
+        self.typicality = Spill(staging / "typicality", np.float32)
+        self.parts: list[_Part] = []
+        self.pending = 0
+
+    def add(self, part: _Part) -> None:
+        self.parts.append(part)
+        self.pending += len(part.citable)
+        if self.pending >= BATCH_SENTENCES:
+            self.flush()
+
+    def flush(self) -> None:
+        parts, self.parts, self.pending = self.parts, [], 0
+        if not parts:
+            return
+        texts = [p.texts() for p in parts]
+        new = [t for p, ts in zip(parts, texts) if not p.old_ids for t in ts]
+        fresh = embed_sentences(self.emb, new, self.bar)
+        self.report.embedded += len(new)
+        s_vecs, sentence_terms, chunk_terms, at = [], [], [], 0
+        for p, ts in zip(parts, texts):
+            members = p.members()
+            if p.old_ids:
+                sv, cv = self.old.sentence_store.get(p.old_ids[0]), self.old.chunk_store.get(p.old_ids[1])
+            else:
+                sv, at = fresh[at:at + len(ts)], at + len(ts)
+                cv = np.zeros((len(members), self.emb.dim), np.float32)
+                for j, (lo, hi) in enumerate(members):  # a chunk's vector: its sentences' normalised sum
+                    v = sv[lo:hi].sum(0)
+                    cv[j] = v / max(float(np.linalg.norm(v)), 1e-9)
+            self.sentence_file.add(p.sentences.id[p.citable], sv)
+            self.chunk_file.add(p.chunks.id, cv)
+            s_vecs.append(sv)
+            own = [terms(t) for t in ts]
+            title = terms(p.doc.title)
+            sentence_terms += own
+            chunk_terms += [title + [t for q in range(lo, hi) for t in own[q]] for lo, hi in members]
+        local = np.repeat(np.arange(len(parts)), [len(ts) for ts in texts])  # each sentence's document in the batch
+        self.typicality.add(sentence_typicality(np.vstack(s_vecs), local, len(parts)))
+        self.lexicon.add(sentence_terms, chunk_terms)
+
+    def finish(self, data: index_io.IndexData) -> None:
+        """Close the files and open them as the new version's stores and derived structures."""
+        self.flush()
+        for f in (self.sentence_file, self.chunk_file, self.typicality):
+            f.close()
+        lexicon = self.lexicon.finish(self.staging / "lexicon")
+        typical = self.typicality.read(0, self.typicality.size)
+        big = self.sentence_file.n >= ANN_MIN  # then the stores stay on disk, as a load leaves them
+        data.sentence_store = FaissStore.load(self.sentence_file.path, mmap=big)
+        data.chunk_store = FaissStore.load(self.chunk_file.path, mmap=big)
+        data.derived = derive(data, lexicon=lexicon, typicality=typical)
+
+
+def assemble(old, kept, todo, emb, model, pipeline, progress, report, staging: Path) -> index_io.IndexData:
+    """The new version: kept documents copy their rows and vectors, new ones are split, chunked and
+    embedded. The tables are made first (so the progress bar knows how many sentences there are to
+    embed); vectors, typicalities and the lexicon are then written to `staging` a batch at a time."""
+    from tqdm.auto import tqdm
+
     data = index_io.IndexData.empty(model, emb.dim, pipeline.settings())
     data.next_id = old.next_id if old else 0
-    sent_rows, chunk_rows, documents = [], [], []
-    chunk_vecs, sent_vecs = [], []
+    parts: list[_Part] = []
+    n_rows = 0
+    if kept:
+        s_old, c_old = old.sentence_view, old.chunk_view
+        s_order, c_order = np.argsort(s_old.doc, kind="stable"), np.argsort(c_old.doc, kind="stable")
+        s_doc, c_doc = s_old.doc[s_order], c_old.doc[c_order]
     for d, i in kept:
-        row = len(documents)
-        documents.append(d)
-        s_mask = old.sentence_view.doc == i
-        offset = sum(len(x) for x in sent_rows) - int(np.flatnonzero(s_mask)[0]) if s_mask.any() else 0
-        s = index_io.Sentences(old.sentences[s_mask].copy())
-        s.doc[:] = row
-        c = index_io.Chunks(old.chunks[old.chunk_view.doc == i].copy())
-        c.doc[:] = row
+        rows = s_order[np.searchsorted(s_doc, i):np.searchsorted(s_doc, i, side="right")]
+        s = index_io.Sentences(old.sentences[rows])  # a copy: ids and spans kept, document row and chunk bounds moved
+        c = index_io.Chunks(old.chunks[c_order[np.searchsorted(c_doc, i):np.searchsorted(c_doc, i, side="right")]])
+        old_ids = (s.id[s.citable == 1].copy(), c.id.copy())
+        s.doc[:] = c.doc[:] = len(parts)
+        offset = n_rows - int(rows[0]) if len(rows) else 0
         c.first[:] += offset
         c.last[:] += offset
-        sent_rows.append(s.table)
-        chunk_rows.append(c.table)
-        chunk_vecs.append(old.chunk_store.get(c.id))
-        sent_vecs.append(old.sentence_store.get(s.id[s.citable == 1]))
-    texts_s: list[str] = []  # the citable sentences of the new documents, embedded each on its own
-    members: list[list[int]] = []  # per new chunk: its sentences' positions in texts_s
-    pending_c, pending_s = [], []
+        parts.append(_Part(d, s, c, n_rows, old_ids))
+        n_rows += len(s)
     for d in todo:
-        row = len(documents)
-        documents.append(d)
-        base = sum(len(x) for x in sent_rows)
+        row, base = len(parts), n_rows
         spans, tokens = split_long_counted(d.text, split_sentences(d.text, d.title), pipeline.chunk_tokens)
         s = np.zeros((len(spans), 6), np.int64)
         for n, (start, end, citable) in enumerate(spans):
             s[n] = (data.next_id, row, n, start, end, int(citable))
             data.next_id += 1
-        sent_rows.append(s)
         cit = [n for n, (_, _, c) in enumerate(spans) if c]
-        cit_text = [d.text[spans[n][0]:spans[n][1]] for n in cit]
         # Chunk texts never go through the model (a chunk's vector is its sentences' mean): no
         # word-piece budget, only the chunk size in tiktoken tokens.
         spans_c = chunk_sentences([tokens[n] for n in cit], None, pipeline.chunk_tokens, None, pipeline.overlap)
         c = np.zeros((len(spans_c), 5), np.int64)
-        k0 = len(texts_s)
         for j, sp in enumerate(spans_c):
             c[j] = (data.next_id, row, base + cit[sp.first], base + cit[sp.last], sp.tokens)
             data.next_id += 1
-            members.append([k0 + m for m in range(sp.first, sp.last + 1)])
-        chunk_rows.append(c)
-        pending_c.append(index_io.Chunks(c).id)
-        new = index_io.Sentences(s)
-        pending_s.append(new.id[new.citable == 1])
-        texts_s.extend(cit_text)
-    if todo:
-        cvecs, svecs, report.embedded = embed(emb, texts_s, members, progress)
-        chunk_vecs.append(cvecs)
-        sent_vecs.append(svecs)
-        report.embedded_documents = len(todo)
-    data.documents = documents
-    data.sentences = np.vstack(sent_rows) if sent_rows else data.sentences
-    data.chunks = np.vstack(chunk_rows) if chunk_rows else data.chunks
-    kept_c = [index_io.Chunks(c).id for c in chunk_rows[: len(kept)]]
-    order_c = np.concatenate(kept_c + pending_c) if (kept_c or pending_c) else np.zeros(0, np.int64)
-    kept_s = [v.id[v.citable == 1] for v in map(index_io.Sentences, sent_rows[: len(kept)])]
-    order_s = np.concatenate(kept_s + pending_s) if (kept_s or pending_s) else np.zeros(0, np.int64)
-    if chunk_vecs:
-        data.chunk_store.add(order_c, np.vstack(chunk_vecs))
-        data.sentence_store.add(order_s, np.vstack(sent_vecs))
+        parts.append(_Part(d, index_io.Sentences(s), index_io.Chunks(c), base))
+        n_rows += len(s)
+    to_embed = sum(len(p.citable) for p in parts if not p.old_ids)
+    with tqdm(total=to_embed, desc="Embedding", unit="sentence", disable=not progress) as bar:
+        writer = _Writer(staging, emb, old, report, bar)
+        for p in parts:
+            writer.add(p)
+        writer.finish(data)
+    report.embedded_documents = len(todo)
+    data.documents = [p.doc for p in parts]
+    if parts:
+        data.sentences = np.vstack([p.sentences.table for p in parts])
+        data.chunks = np.vstack([p.chunks.table for p in parts])
     return data
 
-def embed(emb, texts_s: list[str], members: list[list[int]], progress: bool):
-    """Chunk and sentence vectors, and how many texts the model read.
 
-    Each sentence is embedded on its own, which is the text the model was trained on (sentence
-    pairs): a clause of a question finds its paraphrase among sentences read alone far better
-    than among sentences pooled from a 256-token chunk (MultiHop-RAG dev, BENCHMARKS.md). A
-    chunk's vector is the normalised sum of its sentences', with no second model pass.
-    """
-    svecs = embed_sentences(emb, texts_s, progress)
-    cvecs = np.zeros((len(members), emb.dim), np.float32)
-    for j, mem in enumerate(members):
-        v = svecs[mem].sum(0)
-        cvecs[j] = v / max(float(np.linalg.norm(v)), 1e-9)
-    return cvecs, svecs, len(texts_s)
-
-def embed_sentences(emb, texts: list[str], progress: bool, block: int = 1024) -> np.ndarray:
-    """Sentence vectors in blocks of similar length (padding stays small), with one progress bar
-    counting sentences rather than the model's batches."""
-    from tqdm.auto import tqdm
-
+def embed_sentences(emb, texts: list[str], bar=None, block: int = 1024) -> np.ndarray:
+    """Sentence vectors, embedded in blocks of similar length (padding stays small); `bar` (tqdm)
+    counts the sentences."""
     out = np.zeros((len(texts), emb.dim), np.float32)
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    with tqdm(total=len(texts), desc="Embedding", unit="sentence", disable=not progress) as bar:
-        for b in range(0, len(order), block):
-            idx = order[b:b + block]
-            out[idx] = emb.embed([texts[i] for i in idx])
+    for b in range(0, len(order), block):
+        idx = order[b:b + block]
+        out[idx] = emb.embed([texts[i] for i in idx])
+        if bar is not None:
             bar.update(len(idx))
     return out

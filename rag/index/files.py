@@ -366,6 +366,26 @@ def _save(directory: Path, data: IndexData) -> str:
     return name
 
 
+@contextlib.contextmanager
+def staging(directory: Path):
+    """A scratch directory inside the index for a build's files (the new version links them, so
+    they must be on its file system), removed afterwards; one a crashed build left is removed
+    first. The caller holds the writer lock."""
+    check_directory(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob(".build-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    path = directory / f".build-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        path.mkdir()
+        yield path
+    except OSError as e:  # a full disk, a file size limit, permissions: the old version keeps serving
+        raise IndexWriteError(f"cannot write the index in {directory}/: {e.strerror or e}; "
+                              "the previous version is unchanged") from None
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def retire_old(directory: Path, keep: str) -> list[str]:
     """Delete superseded versions that no reader is loading; the others wait for a later write."""
     removed = []

@@ -6,10 +6,13 @@ Vectors are L2-normalized, so inner product equals cosine similarity.
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from .arrays import copy_file
 
 
 class VectorStore(Protocol):
@@ -52,6 +55,7 @@ class FaissStore:
         self.ann, self._ann_kind = None, "flat"
         self._ids = None  # (sorted ids, their positions), made on the first `get`
         self._reader = None  # reads rows from the file, for a store loaded with mmap
+        self._file = None  # the file it was loaded from, while nothing was added or deleted
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -67,14 +71,14 @@ class FaissStore:
             raise ValueError(f"vectors of shape {vectors.shape} do not match dimension {self.dim}")
         if len(vectors):
             self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
-            self.ann, self._ids = None, None
+            self.ann, self._ids, self._file = None, None, None
 
     def delete(self, ids: np.ndarray) -> int:
         import faiss
 
         if len(ids) == 0:
             return 0
-        self.ann, self._ids = None, None
+        self.ann, self._ids, self._file = None, None, None
         return int(self._index.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))))
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -130,15 +134,19 @@ class FaissStore:
         nlist = int(min(4096, 2 ** round(np.log2(4 * np.sqrt(n)))))  # about 4 sqrt(n) lists, at most 4096
         kind = f"IVF{nlist},PQ{self.dim // 8}"
         ann = faiss.index_factory(self.dim, kind, faiss.METRIC_INNER_PRODUCT)
-        vecs = self.vectors()
         sample = np.random.default_rng(0).choice(n, size=min(n, 40 * nlist), replace=False)
-        ann.train(np.ascontiguousarray(vecs[np.sort(sample)]))
-        for a in range(0, n, 65536):  # in blocks: a memory-mapped store is read a part at a time
-            ann.add(np.ascontiguousarray(vecs[a:a + 65536]))
+        ann.train(self.rows(np.sort(sample)))
+        for a in range(0, n, 65536):  # in blocks, read (not mapped) from a store left on disk
+            ann.add(self.rows(np.arange(a, min(n, a + 65536))))
         ann.nprobe = ANN_NPROBE
         self.ann, self._ann_kind = ann, kind
 
     def save(self, path: Path) -> None:
+        if self._file is not None:  # unchanged since loaded (a build writes its stores as files): linked
+            try:
+                return copy_file(self._file, path)
+            except OSError:  # its version retired since: written from memory (or the mapping) instead
+                pass
         _write(self._index, path)
 
     def save_ann(self, path: Path) -> None:
@@ -160,13 +168,46 @@ class FaissStore:
         flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
         store._index = faiss.read_index(str(path), flags)
         store.dim = int(store._index.d)
-        store.ann, store._ann_kind, store._ids, store._reader = None, "flat", None, None
+        store.ann, store._ann_kind, store._ids, store._reader, store._file = None, "flat", None, None, Path(path)
         if mmap and len(store):
             store._reader = _RowReader(path, store.vectors())
         if ann is not None:
             store.ann, store._ann_kind = faiss.read_index(str(ann)), kind
             store.ann.nprobe = ANN_NPROBE
         return store
+
+
+class FlatWriter:
+    """Writes the file `FaissStore.save` would write (IndexIDMap2 over IndexFlatIP) a block of
+    vectors at a time, so a build never holds a corpus's vectors in memory; `FaissStore.load`
+    reads it. The layout (faiss/impl/index_write.cpp): each index's header, the vectors as one
+    float array, then the ids; the counts in the headers are filled in by `close`."""
+
+    def __init__(self, path: Path, dim: int):
+        self.path, self.dim, self.n = Path(path), dim, 0
+        self._ids: list[np.ndarray] = []
+        self._f = open(path, "wb")
+        self._f.write(self._header(0))
+
+    def _header(self, n: int) -> bytes:
+        def head(fourcc: bytes) -> bytes:  # d, ntotal, two unused fields, is_trained, METRIC_INNER_PRODUCT
+            return fourcc + struct.pack("<iqqq?i", self.dim, n, 1 << 20, 1 << 20, True, 0)
+        return head(b"IxM2") + head(b"IxFI") + struct.pack("<Q", n * self.dim)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(vectors) != len(ids):
+            raise ValueError(f"vectors of shape {vectors.shape} do not match {len(ids)} ids of dimension {self.dim}")
+        self._f.write(vectors.tobytes())
+        self._ids.append(np.asarray(ids, np.int64))
+        self.n += len(vectors)
+
+    def close(self) -> None:
+        ids = np.concatenate(self._ids) if self._ids else np.zeros(0, np.int64)
+        self._f.write(struct.pack("<Q", len(ids)) + ids.astype("<i8").tobytes())
+        self._f.seek(0)
+        self._f.write(self._header(self.n))
+        self._f.close()
 
 
 class _RowReader:

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from ..index.arrays import FileArray
+from ..index.arrays import FileArray, Spill, copy_file, write_npy
 from ..text.words import terms
 
 LEXICON_VERSION = 2  # bump when the tokenizer or what is stored changes: saved lexicons are then rebuilt
 POSTINGS_READ = 10_000  # of a term's postings (highest BM25 score first), a search reads at most this many
+_ARRAYS = ("sent_ptr", "sent_cols", "bm25_ptr", "bm25_rows", "bm25_data")
 LEXICON_FILES = ("lexicon.json", "lexicon.sent_ptr.npy", "lexicon.sent_cols.npy", "lexicon.bm25_ptr.npy",
                  "lexicon.bm25_rows.npy", "lexicon.bm25_data.npy")
 
@@ -49,37 +51,26 @@ class Lexicon:
 
     @classmethod
     def build(cls, sentence_terms: list[list[str]], chunk_terms: list[list[str]], k1: float, b: float) -> "Lexicon":
-        import bm25s
+        """The lexicon of a whole corpus at once (`LexiconBuilder` over one batch), in memory."""
+        import tempfile
 
-        vocab = sorted({t for ts in chunk_terms for t in ts})
-        col = {t: i for i, t in enumerate(vocab)}
-        sets = [sorted({col[t] for t in ts}) for ts in sentence_terms]
-        sent_ptr = np.concatenate([[0], np.cumsum([len(s) for s in sets], dtype=np.int64)]).astype(np.int64)
-        sent_cols = np.fromiter((c for s in sets for c in s), np.int32, int(sent_ptr[-1]))
-        bm25_ptr, bm25_rows, bm25_data = np.zeros(len(vocab) + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32)
-        if chunk_terms and any(chunk_terms):
-            bm = bm25s.BM25(k1=k1, b=b)
-            bm.index([t or ["\0"] for t in chunk_terms], show_progress=False)
-            s = bm.scores
-            ptr, rows, data = s["indptr"], s["indices"], s["data"]
-            # bm25s numbers terms its own way: its postings re-ordered into our columns.
-            theirs = [bm.vocab_dict[t] for t in vocab]
-            sizes = np.array([ptr[i + 1] - ptr[i] for i in theirs], np.int64)
-            bm25_ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-            take = runs(np.asarray([ptr[i] for i in theirs], np.int64), np.asarray([ptr[i + 1] for i in theirs], np.int64))
-            bm25_rows, bm25_data = rows[take].astype(np.int32), data[take].astype(np.float32)
-            # Within each term, its best chunks first: a search of a common term reads only the head.
-            term = np.repeat(np.arange(len(vocab)), sizes)
-            order = np.lexsort((bm25_rows, -bm25_data, term))
-            bm25_rows, bm25_data = bm25_rows[order], bm25_data[order]
-        return cls(vocab, sent_ptr, sent_cols, bm25_ptr, bm25_rows, bm25_data, len(chunk_terms),
-                   {"k1": k1, "b": b, "version": LEXICON_VERSION})
+        with tempfile.TemporaryDirectory(prefix="rag-lexicon-") as scratch:
+            builder = LexiconBuilder(Path(scratch), k1, b)
+            builder.add(sentence_terms, chunk_terms)
+            out = Path(scratch) / "out"
+            out.mkdir()
+            lex = builder.finish(out)
+            return cls(lex.vocab, *(np.asarray(getattr(lex, name)) for name in _ARRAYS), lex.n_chunks, lex.params)
 
     def save(self, directory: Path) -> None:
         meta = {**self.params, "chunks": self.n_chunks, "sentences": len(self.sent_ptr) - 1, "vocab": self.vocab}
         (directory / "lexicon.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-        for name in ("sent_ptr", "sent_cols", "bm25_ptr", "bm25_rows", "bm25_data"):
-            np.save(directory / f"lexicon.{name}.npy", getattr(self, name), allow_pickle=False)
+        for name in _ARRAYS:
+            array = getattr(self, name)
+            if isinstance(array, FileArray):  # written by a streamed build: linked (or copied) as it is
+                copy_file(array.path, directory / f"lexicon.{name}.npy")
+            else:
+                np.save(directory / f"lexicon.{name}.npy", array, allow_pickle=False)
 
     @classmethod
     def load(cls, directory: Path, k1: float, b: float, chunks: int, sentences: int) -> "Lexicon | None":
@@ -200,3 +191,120 @@ def runs(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     if not total:
         return np.zeros(0, np.int64)
     return np.repeat(lo - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes) + np.arange(total)
+
+
+class LexiconBuilder:
+    """A corpus's lexicon made a batch of sentences and chunks at a time (`add`), in memory bounded
+    by a batch and the vocabulary: the term lists and postings go to spill files under `scratch`,
+    and `finish` writes the lexicon's files, the postings a range of terms at a time.
+
+    BM25 is Lucene's (bm25s's default, which `Lexicon.build` matched before it was built on this):
+    idf = log(1 + (N - df + 0.5) / (df + 0.5)), a chunk's score of a term idf x tf / (tf + k1 (1 - b +
+    b len / mean len)); a chunk with no terms counts as one term long, as bm25s counted it.
+    """
+
+    BLOCK = 1 << 22  # postings (or sentence terms) read back at once by `finish`
+
+    def __init__(self, scratch: Path, k1: float, b: float):
+        self.k1, self.b = k1, b
+        self.col: dict[str, int] = {}  # term -> id in order of first sight; sorted by `finish`
+        self.df = np.zeros(0, np.int64)
+        self.n_chunks = self.total_len = 0
+        self._sent_len = Spill(scratch / "sent_len", np.int64)
+        self._sent_cols = Spill(scratch / "sent_cols", np.int32)
+        self._term = Spill(scratch / "post_term", np.int32)
+        self._chunk = Spill(scratch / "post_chunk", np.int32)
+        self._tf = Spill(scratch / "post_tf", np.float32)
+        self._chunk_len = Spill(scratch / "chunk_len", np.float64)
+
+    def add(self, sentence_terms: list[list[str]], chunk_terms: list[list[str]]) -> None:
+        """The next citable sentences' terms (in position order) and the next chunks' (title's, then
+        their sentences')."""
+        col = self.col
+        sets = [{col.setdefault(t, len(col)) for t in ts} for ts in sentence_terms]
+        self._sent_len.add([len(s) for s in sets])
+        self._sent_cols.add(np.fromiter((c for s in sets for c in s), np.int32, sum(map(len, sets))))
+        terms_, chunks_, tfs = [], [], []
+        for j, ts in enumerate(chunk_terms):
+            counts = Counter(col.setdefault(t, len(col)) for t in ts)
+            terms_.extend(counts)
+            tfs.extend(counts.values())
+            chunks_.append(np.full(len(counts), self.n_chunks + j, np.int32))
+        terms_ = np.asarray(terms_, np.int32)
+        self._term.add(terms_)
+        self._chunk.add(np.concatenate(chunks_) if chunks_ else np.zeros(0, np.int32))
+        self._tf.add(tfs)
+        lengths = [len(ts) or 1 for ts in chunk_terms]
+        self._chunk_len.add(lengths)
+        self.total_len += sum(lengths)
+        self.n_chunks += len(chunk_terms)
+        counts = np.bincount(terms_, minlength=len(col))
+        counts[: len(self.df)] += self.df
+        self.df = counts
+
+    def finish(self, directory: Path) -> "Lexicon":
+        """Write the lexicon's files into `directory` and return it, read from there."""
+        for spill in (self._sent_len, self._sent_cols, self._term, self._chunk, self._tf, self._chunk_len):
+            spill.close()
+        vocab = sorted(self.col)
+        rank = np.empty(len(vocab), np.int64)  # first-sight id -> column
+        rank[[self.col[t] for t in vocab]] = np.arange(len(vocab))
+        n_sent = self._sent_len.size
+        sent_len = self._sent_len.read(0, n_sent)
+        sent_ptr = np.concatenate([[0], np.cumsum(sent_len)]).astype(np.int64)
+        del sent_len
+        np.save(directory / "lexicon.sent_ptr.npy", sent_ptr, allow_pickle=False)
+        write_npy(directory / "lexicon.sent_cols.npy", np.int32, int(sent_ptr[-1]),
+                  self._sorted_sentence_terms(sent_ptr, rank))
+        df = np.zeros(len(vocab), np.int64)
+        df[rank[: len(self.df)]] = self.df
+        bm25_ptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
+        np.save(directory / "lexicon.bm25_ptr.npy", bm25_ptr, allow_pickle=False)
+        parts = list(self._postings(bm25_ptr, df, rank))
+        write_npy(directory / "lexicon.bm25_rows.npy", np.int32, int(bm25_ptr[-1]), (r for r, _ in parts))
+        write_npy(directory / "lexicon.bm25_data.npy", np.float32, int(bm25_ptr[-1]), (d for _, d in parts))
+        for spill in (self._sent_len, self._sent_cols, self._term, self._chunk, self._tf, self._chunk_len):
+            spill.path.unlink()
+        return Lexicon(vocab, sent_ptr, FileArray(directory / "lexicon.sent_cols.npy"), bm25_ptr,
+                       FileArray(directory / "lexicon.bm25_rows.npy"), FileArray(directory / "lexicon.bm25_data.npy"),
+                       self.n_chunks, {"k1": self.k1, "b": self.b, "version": LEXICON_VERSION})
+
+    def _sorted_sentence_terms(self, sent_ptr: np.ndarray, rank: np.ndarray):
+        """Each sentence's terms as columns, sorted, a block of sentences at a time."""
+        n, a = len(sent_ptr) - 1, 0
+        while a < n:
+            b = max(a + 1, int(np.searchsorted(sent_ptr, sent_ptr[a] + self.BLOCK, side="right")) - 1)
+            b = min(b, n)
+            lo, hi = int(sent_ptr[a]), int(sent_ptr[b])
+            cols = rank[self._sent_cols.read(lo, hi)]
+            owner = np.repeat(np.arange(b - a), np.diff(sent_ptr[a:b + 1]))
+            yield cols[np.lexsort((cols, owner))]
+            a = b
+
+    def _postings(self, bm25_ptr: np.ndarray, df: np.ndarray, rank: np.ndarray):
+        """(chunk rows, scores) term by term in column order, each term's best chunk first (ties by
+        row); a range of terms at a time, each range one pass over the spilled postings."""
+        total = int(bm25_ptr[-1])
+        if not total:
+            return
+        n = self.n_chunks
+        idf = np.array([math.log(1 + (n - d + 0.5) / (d + 0.5)) if d else 0.0 for d in df.tolist()], np.float32)
+        mean_len = self.total_len / n
+        lengths = self._chunk_len.read(0, n)
+        norm = self.k1 * ((1 - self.b) + self.b * lengths / mean_len)  # per chunk, as bm25s computes it
+        first = 0
+        while first < len(df):
+            last = max(first + 1, int(np.searchsorted(bm25_ptr, bm25_ptr[first] + self.BLOCK, side="right")) - 1)
+            last = min(last, len(df))
+            term, chunk, tf = [], [], []
+            for a in range(0, total, self.BLOCK):
+                t = rank[self._term.read(a, min(total, a + self.BLOCK))]
+                keep = (t >= first) & (t < last)
+                term.append(t[keep])
+                chunk.append(self._chunk.read(a, min(total, a + self.BLOCK))[keep])
+                tf.append(self._tf.read(a, min(total, a + self.BLOCK))[keep])
+            term, chunk, tf = np.concatenate(term), np.concatenate(chunk), np.concatenate(tf)
+            score = (idf[term] * (tf / (norm[chunk] + tf))).astype(np.float32)
+            order = np.lexsort((chunk, -score, term))
+            yield chunk[order].astype(np.int32), score[order]
+            first = last
