@@ -472,7 +472,21 @@ def test_a_large_index_searches_through_its_approximate_index_and_finds_what_exa
         exact = r.sentences(q, r.search(q), k=3)
         r.settings.search = "auto"
         assert [h.row for h in approx][:1] == [h.row for h in exact][:1]
+    # A large index, loaded, leaves its documents' texts on disk until a sentence of theirs is read.
+    engine = Engine(tmp_path / "index", embedder=fake_embedder)
+    data = engine.load()
+    assert all(isinstance(d, index_io.StoredDocument) for d in data.documents)
+    cited = engine.ask("How much did the tunnel in Perth cost?").citations[0]
+    doc = next(d for d in data.documents if d.doc_id == cited.doc_id)
+    assert doc.text[cited.start:cited.end] == cited.sentence and cited.sentence.startswith("The tunnel in Perth cost")
+    texts = {d.doc_id: d.text for d in data.documents}
+    (tmp_path / "articles" / "Oslo-ferry.txt").write_text("The ferry in Oslo\nThe ferry in Oslo sails at noon.\n")
+    report = engine.index([tmp_path / "articles"])  # kept articles are read from the stored texts
+    assert report.skipped == len(files) and report.embedded_documents == 1
+    after = index_io.load(tmp_path / "index")
+    assert {d.doc_id: d.text for d in after.documents if d.doc_id in texts} == texts
     # A corrupt approximate index is caught by its checksum like every other file.
+    data = after
     (tmp_path / "index" / data.version / index_io.ANN_FILE).write_bytes(b"broken")
     with pytest.raises(IndexCorrupt, match="sentences.ann.faiss"):
         index_io.load(tmp_path / "index")
@@ -693,3 +707,25 @@ def test_an_update_in_batches_keeps_old_vectors_and_adds_new_ones(tmp_path, corp
     rows = np.flatnonzero(data.sentence_view.citable)
     texts = [data.sentence(r).text for r in rows]
     assert np.allclose(data.sentence_store.get(data.sentence_view.id[rows]), fake_embedder.embed(texts), atol=1e-6)
+
+
+def test_a_stored_document_reads_its_text_when_asked_and_copies_as_a_document(tmp_path, corpus_dir, fake_embedder,
+                                                                            monkeypatch):
+    import copy
+    import dataclasses
+    import pickle
+
+    from rag.records import Document
+
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    data = eng.load()
+    path = data.path / "documents.jsonl"
+    monkeypatch.setattr(index_io._DocumentTexts, "CACHE", 2)
+    stored = index_io._stored_documents(path)
+    assert [d.to_json() for d in stored] == [d.to_json() for d in data.documents]  # texts and all
+    assert [d.text for d in reversed(stored)] == [d.text for d in reversed(data.documents)]  # read again past the cache
+    d = stored[1]
+    for copied in (copy.deepcopy(d), pickle.loads(pickle.dumps(d)), dataclasses.replace(d)):
+        assert type(copied) is Document and copied == data.documents[1]
+    assert dataclasses.replace(d, title="Other").title == "Other"

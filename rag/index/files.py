@@ -86,6 +86,78 @@ def _json_loads(line: bytes):
         return json.loads(line)
 
 
+class _DocumentTexts:
+    """The texts of a version's documents, each read from documents.jsonl when first asked for and
+    kept among the last CACHE read. A large index's texts are most of its memory otherwise (2.1 GB
+    as Python strings at a million chunks, against some 60 MB for the rest of the documents)."""
+
+    CACHE = 4096
+
+    def __init__(self, path: Path, offsets: np.ndarray):
+        import threading
+        from collections import OrderedDict
+
+        self._fd = os.open(path, os.O_RDONLY)
+        self._offsets = offsets  # line i spans offsets[i]:offsets[i + 1]
+        self._cache: OrderedDict[int, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, row: int) -> str:
+        with self._lock:
+            text = self._cache.get(row)
+            if text is not None:
+                self._cache.move_to_end(row)
+                return text
+        a, b = int(self._offsets[row]), int(self._offsets[row + 1])
+        text = _json_loads(os.pread(self._fd, b - a, a))["text"]
+        with self._lock:
+            self._cache[row] = text
+            if len(self._cache) > self.CACHE:
+                self._cache.popitem(last=False)
+        return text
+
+    def __del__(self):
+        try:
+            os.close(self._fd)
+        except (OSError, AttributeError):
+            pass
+
+
+class StoredDocument(Document):
+    """A document of a large index whose text stays on disk until read (`text`, through the
+    version's `_DocumentTexts`); everything else about it is a `Document`. Copied or pickled, it
+    becomes a plain Document with its text."""
+
+    @property
+    def text(self) -> str:  # type: ignore[override]
+        return self.__dict__["_texts"](self.__dict__["_row"])
+
+    def __new__(cls, *args, **kwargs):  # dataclasses.replace(doc, ...) makes a plain Document
+        return Document(*args, **kwargs) if args or kwargs else object.__new__(cls)
+
+    @classmethod
+    def make(cls, meta: dict, texts: _DocumentTexts, row: int) -> "StoredDocument":
+        doc = object.__new__(cls)
+        doc.__dict__.update(meta, _texts=texts, _row=row)
+        return doc
+
+    def __reduce__(self):
+        return Document, tuple(getattr(self, f) for f in Document.__dataclass_fields__)
+
+
+def _stored_documents(path: Path) -> list[Document]:
+    """The documents in `path` with their texts left there (`StoredDocument`)."""
+    metas, offsets = [], [0]
+    with open(path, "rb") as f:
+        for line in f:
+            meta = _json_loads(line)
+            meta.pop("text", None)
+            metas.append(meta)
+            offsets.append(offsets[-1] + len(line))
+    texts = _DocumentTexts(path, np.array(offsets, np.int64))
+    return [StoredDocument.make(meta, texts, row) for row, meta in enumerate(metas)]
+
+
 def _column(columns: tuple[str, ...], name: str, doc: str) -> property:
     i = columns.index(name)
     return property(lambda self: self.table[:, i], doc=doc)
@@ -273,8 +345,11 @@ def _read_version(directory: Path, vdir: Path, mpath: Path, name: str, manifest_
             f"{directory}/ was built with model {manifest['model']!r}, not {model!r}; "
             f"use --model {manifest['model']} or {rebuild}"
         )
-    with open(vdir / "documents.jsonl", "rb") as f:
-        documents = [Document(**_json_loads(line)) for line in f]
+    if ann:  # a large index: the texts stay on disk until a sentence of theirs is read
+        documents = _stored_documents(vdir / "documents.jsonl")
+    else:
+        with open(vdir / "documents.jsonl", "rb") as f:
+            documents = [Document(**_json_loads(line)) for line in f]
     sentences = np.load(vdir / "sentences.npy", allow_pickle=False)
     chunks = np.load(vdir / "chunks.npy", allow_pickle=False)
     chunk_store = FaissStore.load(vdir / "chunks.faiss", mmap=ann)
