@@ -79,6 +79,10 @@ class MetadataCues:
         # Longest names first, so "The Independent - Sports" wins over "The Independent".
         self._patterns = [(a, _pattern(a)) for a in sorted(self.alias_docs, key=len, reverse=True)]
         self.dates = [p[:10] for p in published]
+        # The same as arrays, so that a question's dates are matched against every article at once.
+        self._dates = np.array(self.dates, dtype="U10")
+        self._suffixes = np.array([d[4:] for d in self.dates], dtype="U6")
+        self._months = np.array([d[:7] for d in self.dates], dtype="U7")
 
     def outlets(self, question: str) -> list[tuple[int, int, list[int]]]:
         """(start, end, document rows) of each mention of an outlet, in the order the question names
@@ -112,7 +116,7 @@ class MetadataCues:
                 months.add(f"{int(m.group(5)):04d}-{_month(m.group(4)):02d}")
         if not days and not months:
             return None
-        mask = np.zeros(len(self.dates), bool)
-        for i, d in enumerate(self.dates):
-            mask[i] = d in days or d[4:] in days or d[:7] in months
-        return mask
+        dates = self._dates
+        day_list = sorted(days)
+        return (np.isin(dates, day_list) | np.isin(self._suffixes, day_list)
+                | np.isin(self._months, sorted(months)))

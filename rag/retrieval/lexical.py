@@ -152,20 +152,24 @@ class Lexicon:
     def columns(self, weights: list[tuple[str, float]]) -> list[tuple[int, float]]:
         return [(self.col.get(t, -1), w) for t, w in weights]
 
-    def term_weights(self, qterms: list[str], inside: np.ndarray | None = None) -> list[tuple[str, float]]:
+    def term_weights(self, qterms: list[str], inside: "ChunkSubset | None" = None) -> list[tuple[str, float]]:
         """Each term's share of the question's idf mass.
 
-        With `inside` (a 0/1 mask over chunks: those of the articles searched), idf counts only those
-        chunks: within one outlet's articles a word they all use ("Google" in TechCrunch's) tells
-        little, however rare it is in the whole corpus.
+        With `inside` (the chunks of the articles searched), idf counts only those chunks: within
+        one outlet's articles a word they all use ("Google" in TechCrunch's) tells little, however
+        rare it is in the whole corpus.
         """
         idf = [self.idf.get(t, 1.0) for t in qterms]
         if inside is not None:
             known = [t for t in dict.fromkeys(qterms) if t in self.col]
             if known:
-                ptr = self.bm25_ptr
-                held = [int(inside[self.bm25_rows[ptr[c]:ptr[c + 1]]].sum()) for c in (self.col[t] for t in known)]
-                n = float(inside.sum())
+                ptr, counts = self.bm25_ptr, inside.held
+                for t in known:
+                    if t not in counts:
+                        c = self.col[t]
+                        counts[t] = int(np.count_nonzero(inside.mask[self.bm25_rows[ptr[c]:ptr[c + 1]]]))
+                held = [counts[t] for t in known]
+                n = inside.n
                 local = {t: math.log(1 + n / max(float(c), 1.0)) for t, c in zip(known, held)}
                 idf = [local.get(t, w) for t, w in zip(qterms, idf)]
         total = sum(idf) or 1.0
@@ -174,6 +178,18 @@ class Lexicon:
     def known(self, text: str) -> list[str]:
         """The terms of `text` the corpus holds, in order, repeats kept."""
         return [t for t in terms(text) if t in self.col]
+
+
+class ChunkSubset:
+    """The chunks of the articles a search is limited to, for `Lexicon.term_weights`: a boolean
+    mask over chunks, how many it holds, and each term's count of chunks among them, kept as found (a
+    question searches the same articles in several rankings, and on a large index a common
+    term's count reads all of its postings)."""
+
+    def __init__(self, mask: np.ndarray):
+        self.mask = mask
+        self.n = float(np.count_nonzero(mask))
+        self.held: dict[str, int] = {}
 
 
 def _ranges(array, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +14,7 @@ from ..question.metadata import MetadataCues, without_outlets
 from ..text.words import key_terms, terms
 from .answer_types import EntityReader
 from .dense import Dense, DenseIndex, sentence_typicality
-from .lexical import LEXICON_FILES, Lexicon, runs
+from .lexical import LEXICON_FILES, ChunkSubset, Lexicon, runs
 from .stance import asked_stance, stance_bonus
 
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
@@ -151,6 +152,7 @@ class Retriever:
         self.dense = DenseIndex(vecs, self.sent_doc, len(docs), embedder.bf16, store.ann if in_order else None,
                                 typical, store.rows if in_order else None)
         self.chunk_names = {}  # names in each chunk and its title, read on demand
+        self._inside_memo, self._inside_lock = OrderedDict(), threading.Lock()  # see `_inside`
         self.cues = MetadataCues([d.source for d in docs], [d.published for d in docs])
         self.entity_reader = EntityReader()
 
@@ -340,8 +342,22 @@ class Retriever:
     def _term_weights(self, qterms: list[str], mask: np.ndarray | None = None) -> list[tuple[str, float]]:
         """Each term's share of the question's idf mass, with idf counted within the articles in
         `mask` (a document mask) if given (Lexicon.term_weights)."""
-        inside = mask[self.chunk_doc].astype(np.float32) if mask is not None else None
-        return self.lexicon.term_weights(qterms, inside)
+        return self.lexicon.term_weights(qterms, None if mask is None else self._inside(mask))
+
+    def _inside(self, mask: np.ndarray) -> ChunkSubset:
+        """The chunks of the articles in `mask`, kept for the next few calls with the same articles."""
+        key = np.packbits(mask).tobytes()
+        with self._inside_lock:
+            got = self._inside_memo.get(key)
+            if got is not None:
+                self._inside_memo.move_to_end(key)
+                return got
+        got = ChunkSubset(mask[self.chunk_doc])
+        with self._inside_lock:
+            self._inside_memo[key] = got
+            while len(self._inside_memo) > 8:
+                self._inside_memo.popitem(last=False)
+        return got
 
     def sentences(self, q: Query, hits: list[ChunkHit], k: int) -> list[SentenceHit]:
         """The best `k` citable sentences inside the best chunks, near-duplicates collapsed."""
