@@ -71,7 +71,7 @@ class DenseIndex:
         bits[inside] = True
         packed = np.packbits(bits, bitorder="little")
         params = faiss.SearchParametersIVF(sel=faiss.IDSelectorBitmap(len(self), faiss.swig_ptr(packed)),
-                                           nprobe=4 * self.ann.nprobe)  # fewer of each list pass: look wider
+                                           nprobe=2 * self.ann.nprobe)  # fewer of each list pass: look wider
         return self.ann.search(queries, depth, params=params)
 
     def _best(self, queries: np.ndarray, weight: float, approx: np.ndarray, found: np.ndarray) -> np.ndarray:
