@@ -152,8 +152,8 @@ class _Part:
         return np.flatnonzero(self.sentences.citable == 1)
 
     def texts(self) -> list[str]:
-        s, text = self.sentences, self.doc.text
-        return [text[a:b] for a, b in zip(s.start[self.citable].tolist(), s.end[self.citable].tolist())]
+        s, text, cit = self.sentences, self.doc.text, self.citable
+        return [text[a:b] for a, b in zip(s.start[cit].tolist(), s.end[cit].tolist())]
 
     def members(self) -> list[tuple[int, int]]:
         """Each chunk's sentences as a range of places among the citable ones."""

@@ -94,27 +94,18 @@ class _DocumentTexts:
     CACHE = 4096
 
     def __init__(self, path: Path, offsets: np.ndarray):
-        import threading
-        from collections import OrderedDict
+        import functools
 
         self._fd = os.open(path, os.O_RDONLY)
         self._offsets = offsets  # line i spans offsets[i]:offsets[i + 1]
-        self._cache: OrderedDict[int, str] = OrderedDict()
-        self._lock = threading.Lock()
+        self._text = functools.lru_cache(maxsize=self.CACHE)(self._read)
 
     def __call__(self, row: int) -> str:
-        with self._lock:
-            text = self._cache.get(row)
-            if text is not None:
-                self._cache.move_to_end(row)
-                return text
+        return self._text(row)
+
+    def _read(self, row: int) -> str:
         a, b = int(self._offsets[row]), int(self._offsets[row + 1])
-        text = _json_loads(os.pread(self._fd, b - a, a))["text"]
-        with self._lock:
-            self._cache[row] = text
-            if len(self._cache) > self.CACHE:
-                self._cache.popitem(last=False)
-        return text
+        return _json_loads(os.pread(self._fd, b - a, a))["text"]
 
     def __del__(self):
         try:

@@ -78,9 +78,8 @@ class MetadataCues:
                 self.alias_docs.setdefault(a, []).append(row)
         # Longest names first, so "The Independent - Sports" wins over "The Independent".
         self._patterns = [(a, _pattern(a)) for a in sorted(self.alias_docs, key=len, reverse=True)]
-        self.dates = [p[:10] for p in published]
-        # The same as arrays, so that a question's dates are matched against every article at once.
-        self._dates = np.array(self.dates, dtype="U10")
+        # Arrays, so that a question's dates are matched against every article at once.
+        self.dates = np.array([p[:10] for p in published], dtype="U10")
         self._suffixes = np.array([d[4:] for d in self.dates], dtype="U6")
         self._months = np.array([d[:7] for d in self.dates], dtype="U7")
 
@@ -116,7 +115,6 @@ class MetadataCues:
                 months.add(f"{int(m.group(5)):04d}-{_month(m.group(4)):02d}")
         if not days and not months:
             return None
-        dates = self._dates
         day_list = sorted(days)
-        return (np.isin(dates, day_list) | np.isin(self._suffixes, day_list)
+        return (np.isin(self.dates, day_list) | np.isin(self._suffixes, day_list)
                 | np.isin(self._months, sorted(months)))

@@ -22,8 +22,7 @@ from ..text.words import terms
 LEXICON_VERSION = 2  # bump when the tokenizer or what is stored changes: saved lexicons are then rebuilt
 POSTINGS_READ = 10_000  # of a term's postings (highest BM25 score first), a search reads at most this many
 _ARRAYS = ("sent_ptr", "sent_cols", "bm25_ptr", "bm25_rows", "bm25_data")
-LEXICON_FILES = ("lexicon.json", "lexicon.sent_ptr.npy", "lexicon.sent_cols.npy", "lexicon.bm25_ptr.npy",
-                 "lexicon.bm25_rows.npy", "lexicon.bm25_data.npy")
+LEXICON_FILES = ("lexicon.json",) + tuple(f"lexicon.{name}.npy" for name in _ARRAYS)
 
 
 class Lexicon:
@@ -232,6 +231,7 @@ class LexiconBuilder:
         self._chunk = Spill(scratch / "post_chunk", np.int32)
         self._tf = Spill(scratch / "post_tf", np.float32)
         self._chunk_len = Spill(scratch / "chunk_len", np.float64)
+        self._spills = (self._sent_len, self._sent_cols, self._term, self._chunk, self._tf, self._chunk_len)
 
     def add(self, sentence_terms: list[list[str]], chunk_terms: list[list[str]]) -> None:
         """The next citable sentences' terms (in position order) and the next chunks' (title's, then
@@ -260,7 +260,7 @@ class LexiconBuilder:
 
     def finish(self, directory: Path) -> "Lexicon":
         """Write the lexicon's files into `directory` and return it, read from there."""
-        for spill in (self._sent_len, self._sent_cols, self._term, self._chunk, self._tf, self._chunk_len):
+        for spill in self._spills:
             spill.close()
         vocab = sorted(self.col)
         rank = np.empty(len(vocab), np.int64)  # first-sight id -> column
@@ -279,7 +279,7 @@ class LexiconBuilder:
         parts = list(self._postings(bm25_ptr, df, rank))
         write_npy(directory / "lexicon.bm25_rows.npy", np.int32, int(bm25_ptr[-1]), (r for r, _ in parts))
         write_npy(directory / "lexicon.bm25_data.npy", np.float32, int(bm25_ptr[-1]), (d for _, d in parts))
-        for spill in (self._sent_len, self._sent_cols, self._term, self._chunk, self._tf, self._chunk_len):
+        for spill in self._spills:
             spill.path.unlink()
         return Lexicon(vocab, sent_ptr, FileArray(directory / "lexicon.sent_cols.npy"), bm25_ptr,
                        FileArray(directory / "lexicon.bm25_rows.npy"), FileArray(directory / "lexicon.bm25_data.npy"),

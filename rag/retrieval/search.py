@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-from collections import Counter, OrderedDict
+import functools
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,7 +152,7 @@ class Retriever:
         self.dense = DenseIndex(vecs, self.sent_doc, len(docs), embedder.bf16, store.ann if in_order else None,
                                 typical, store.rows if in_order else None)
         self.chunk_names = {}  # names in each chunk and its title, read on demand
-        self._inside_memo, self._inside_lock = OrderedDict(), threading.Lock()  # see `_inside`
+        self._subsets = functools.lru_cache(maxsize=8)(self._subset)  # see `_inside`
         self.cues = MetadataCues([d.source for d in docs], [d.published for d in docs])
         self.entity_reader = EntityReader()
 
@@ -346,18 +346,11 @@ class Retriever:
 
     def _inside(self, mask: np.ndarray) -> ChunkSubset:
         """The chunks of the articles in `mask`, kept for the next few calls with the same articles."""
-        key = np.packbits(mask).tobytes()
-        with self._inside_lock:
-            got = self._inside_memo.get(key)
-            if got is not None:
-                self._inside_memo.move_to_end(key)
-                return got
-        got = ChunkSubset(mask[self.chunk_doc])
-        with self._inside_lock:
-            self._inside_memo[key] = got
-            while len(self._inside_memo) > 8:
-                self._inside_memo.popitem(last=False)
-        return got
+        return self._subsets(np.packbits(mask).tobytes())
+
+    def _subset(self, packed: bytes) -> ChunkSubset:
+        mask = np.unpackbits(np.frombuffer(packed, np.uint8), count=len(self.data.documents)).astype(bool)
+        return ChunkSubset(mask[self.chunk_doc])
 
     def sentences(self, q: Query, hits: list[ChunkHit], k: int) -> list[SentenceHit]:
         """The best `k` citable sentences inside the best chunks, near-duplicates collapsed."""
