@@ -303,9 +303,10 @@ def test_the_article_list_searches_and_removes_an_article_added_here_after_askin
     page.get_by_text("Added 1 article").wait_for(timeout=60_000)
     page.get_by_role("button", name="Indexed articles").click()
     table = page.locator("table.rag-list")
-    table.wait_for(timeout=10_000)
+    table.locator("tr", has_text="Marrow Street mural unveiled").wait_for(timeout=30_000)
     assert table.locator("tr", has_text="Marrow Street mural unveiled").count() == 1
     page.get_by_label("Search titles and outlets").fill("ukraine CONCESSIONS")
+    page.get_by_label("Search titles and outlets").press("Enter")
     # 30 s, as the other waits on a server answer here: CI's busier machine once took longer than 10 s.
     page.wait_for_function("!document.querySelector('table.rag-list').innerText.includes('Marrow')", timeout=30_000)
     assert table.locator("tbody tr", has_text="early concessions to Russia").count() == 1  # the seed

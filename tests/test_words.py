@@ -15,3 +15,15 @@ def test_months_and_weekdays_are_not_names_a_refusal_needs_found():
 
     assert names("Which app faces a ban in the US on January 19?") == ["us", "19"]
     assert names("What did Ines Okafor unveil on Friday in Leith?") == ["ine", "okafor", "leith"]
+
+
+def test_a_multi_word_name_written_as_its_initials_counts_as_found():
+    from rag.text.words import spelled_as_acronym
+
+    question = "Who, according to a new poll, is the United States' most popular public figure?"
+    assert spelled_as_acronym(question, "A U.S. poll found ...") == {"unit", "state"}
+    assert spelled_as_acronym(question, "The US poll") == {"unit", "state"}
+    assert spelled_as_acronym("Which European Union leader spoke?", "EU leaders met") == {"european", "union"}
+    # Other initials, lower-case words and a single capitalised word are no match.
+    assert spelled_as_acronym(question, "The UK poll, in the us") == set()
+    assert spelled_as_acronym("What did Reuters say?", "R said") == set()

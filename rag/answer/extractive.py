@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..retrieval.search import Retriever, SentenceHit
-from ..text.words import key_terms, missing, terms
+from ..text.words import key_terms, missing, spelled_as_acronym, terms
 
 NOT_FOUND = "I could not find this in these articles."
 
@@ -124,8 +124,7 @@ def answerability_features(retriever: Retriever, question: str, top: list[Senten
     sentences name a thing of the asked kind (answer_types.py) was tried as a feature too: its
     weights fitted opposite signs on the two halves of it and no dataset gained (BENCHMARKS.md)."""
     keys = names(question)
-    present = set(terms(hits_text))
-    absent = missing(keys, present)
+    absent = _absent(question, keys, hits_text)
     unseen = math.log(1 + 2 * max(1, len(retriever.chunk_text)))  # a name no chunk holds: rarer than any
     weight = {k: retriever.idf.get(k, unseen) for k in keys}
     best = max((h.dense for h in top), default=0.0)
@@ -155,8 +154,17 @@ def covers(question: str, top: list[SentenceHit], hits_text: str, policy: Refusa
     """The word-and-cosine rule: the retrieved text holds the question's names and numbers and
     the best sentence is on topic."""
     keys = names(question)
-    present = set(terms(hits_text)) if keys else set()
-    return _covered(len(keys), len(missing(keys, present)), max(h.dense for h in top), policy)
+    return _covered(len(keys), len(_absent(question, keys, hits_text)), max(h.dense for h in top), policy)
+
+
+def _absent(question: str, keys: list[str], hits_text: str) -> list[str]:
+    """The question's names (`keys`) the retrieved text lacks, a multi-word name written there as
+    its initials ("U.S." for "United States") counting as found."""
+    absent = missing(keys, set(terms(hits_text))) if keys else []
+    if absent:
+        initials = spelled_as_acronym(question, hits_text)
+        absent = [k for k in absent if k not in initials]
+    return absent
 
 
 # Months and weekdays are capitalised but say when, not what a question is about: an article that

@@ -25,18 +25,20 @@ from pathlib import Path
 from ..errors import IndexBusy, IndexWriteError, InputError
 
 LOCK_NAME = "LOCK"
+HOLDER_GRACE = 2.0  # seconds a waiter waits for the holder to name itself before saying "another process"
 # Never follow a symlink planted in the index directory; never leak the fd into child processes.
 _SAFE = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
-def _holder(path: Path) -> str:
-    """Who holds the lock, in words, from what the holder wrote into the lock file."""
+def _holder(path: Path) -> str | None:
+    """Who holds the lock, in words, from what the holder wrote into the lock file; None while
+    the holder has not written it yet (it writes right after taking the lock)."""
     try:
         info = json.loads(path.read_text(encoding="utf-8") or "{}")
         since = time.strftime("%H:%M:%S", time.localtime(float(info["since"])))
         return f"pid {int(info['pid'])} ({str(info.get('command', ''))[:80]}, since {since})"
     except (OSError, ValueError, KeyError, TypeError):
-        return "another process"
+        return None
 
 
 def check_directory(directory: Path) -> None:
@@ -62,7 +64,8 @@ def writer_lock(directory: str | os.PathLike, timeout: float | None = None,
     except OSError as e:
         raise IndexWriteError(f"cannot write the index in {directory}/: {e.strerror or e}") from None
     try:
-        deadline = None if timeout is None else time.monotonic() + timeout
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
         told = False
         while True:
             try:
@@ -71,10 +74,13 @@ def writer_lock(directory: str | os.PathLike, timeout: float | None = None,
             except BlockingIOError:
                 holder = _holder(path)
                 if deadline is not None and time.monotonic() >= deadline:
-                    raise IndexBusy(f"the index in {directory}/ is being updated by {holder}; "
-                                    "try again when it finishes") from None
-                if not told and on_wait is not None:
-                    on_wait(f"waiting for the index in {directory}/: it is being updated by {holder}")
+                    raise IndexBusy(f"the index in {directory}/ is being updated by "
+                                    f"{holder or 'another process'}; try again when it finishes") from None
+                # The holder names itself just after taking the lock: give it a moment to, so the
+                # message says who it is.
+                if not told and on_wait is not None and (holder or time.monotonic() - start >= HOLDER_GRACE):
+                    on_wait(f"waiting for the index in {directory}/: it is being updated by "
+                            f"{holder or 'another process'}")
                     told = True
                 time.sleep(poll)
         program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"

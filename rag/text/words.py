@@ -72,6 +72,24 @@ def missing(keys: list[str], present: set[str]) -> list[str]:
     return out
 
 
+_ACRONYM = re.compile(r"\b(?:[A-Z]\.){2,}|\b[A-Z]{2,6}\b")
+_NAME_RUN = re.compile(r"\b[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)+")
+
+
+def spelled_as_acronym(question: str, text: str) -> set[str]:
+    """The names (stemmed, as key_terms gives them) of the question's multi-word names that `text`
+    writes as their initials: "United States" as "US" or "U.S.", "European Union" as "EU"."""
+    written = {a.replace(".", "").lower() for a in _ACRONYM.findall(text)}
+    out: set[str] = set()
+    for m in _NAME_RUN.finditer(question):
+        words = m.group().split()
+        if m.start() == 0:
+            words = words[1:]  # the question's first word is capitalised whatever it is
+        if len(words) >= 2 and "".join(w[0] for w in words).lower() in written:
+            out.update(key_terms("x " + " ".join(words)))  # key_terms skips a first word
+    return out
+
+
 def _extends(a: str, b: str) -> bool:
     short, long = (a, b) if len(a) <= len(b) else (b, a)
     return len(short) >= 4 and 0 < len(long) - len(short) <= 3 and long.startswith(short)
