@@ -145,3 +145,23 @@ def test_refresh_swaps_in_a_new_version_and_does_not_retry_a_broken_one(tmp_path
         served.refresh()
     assert served.refresh() is False  # the same broken pointer is not loaded again every interval
     assert len(served.retriever.data.documents) == 2  # still serving the good version
+
+
+def test_a_waiter_names_a_holder_that_has_not_written_its_name_yet(tmp_path):
+    # The window between a writer taking the lock and writing who it is into the lock file: a
+    # second writer arriving then waits for the name instead of saying "another process".
+    import fcntl
+    import threading
+
+    index = tmp_path / "idx"
+    index.mkdir()
+    fd = os.open(index / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    info = json.dumps({"pid": 4242, "command": "rag index news/", "since": time.time()}).encode()
+    threading.Timer(0.6, lambda: os.pwrite(fd, info, 0)).start()
+    threading.Timer(1.2, lambda: fcntl.flock(fd, fcntl.LOCK_UN)).start()
+    messages = []
+    with writer_lock(index, timeout=10, on_wait=messages.append):
+        pass
+    os.close(fd)
+    assert len(messages) == 1 and "being updated by pid 4242 (rag index news/" in messages[0], messages
