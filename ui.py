@@ -598,6 +598,7 @@ def build(engine: Engine, compact: bool = False) -> gr.Blocks:
                 return _header(engine), app.listing(query), gr.update(choices=app.removable(), value=None)
 
             hidden = dict(api_visibility="undocumented", queue=False, show_progress="hidden")
+
             def after_add(msg, query):  # the boxes cleared and what is indexed shown, in one update
                 done = msg.startswith(("Added", "Already"))
                 return (gr.update(value=None) if done else gr.update(), gr.update(value="") if done else gr.update(),
@@ -605,8 +606,7 @@ def build(engine: Engine, compact: bool = False) -> gr.Blocks:
 
             add.click(app.add, [files, pasted], status, api_name="add").then(
                 after_add, [status, find], [files, pasted, header, listing, pick], **hidden)
-            find.change(app.listing, find, listing, **hidden)
-            find.submit(app.listing, find, listing, **hidden)  # Enter searches again
+            gr.on([find.change, find.submit], app.listing, find, listing, **hidden)  # Enter searches again too
 
             def asked(doc_id):
                 msg, show, target = app.confirm_removal(doc_id)
