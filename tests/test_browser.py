@@ -294,6 +294,23 @@ def test_a_site_not_allowed_sees_in_the_frame_which_flag_to_add(server, page, tm
     assert server["allowed"] in page.locator("main").inner_text()  # what is allowed now
 
 
+def record_calls(page) -> list:
+    """The page's event calls from now on (fn_index, inputs, then the answer's status), for a failure's message."""
+    calls = []
+
+    def sent(req):
+        if req.method == "POST" and "/run/predict" in req.url:
+            calls.append(["sent", (req.post_data or "")[:120]])
+
+    def answered(resp):
+        if "/run/predict" in resp.url:
+            calls.append(["answered", resp.status, (resp.request.post_data or "")[:120]])
+
+    page.on("request", sent)
+    page.on("response", answered)
+    return calls
+
+
 def test_the_article_list_searches_and_removes_an_article_added_here_after_asking(server, page):
     text = "Marrow Street mural unveiled\nThe Marrow Street mural by Ines Okafor was unveiled on Friday.\n"
     page.goto(server["url"] + "/")
@@ -305,10 +322,14 @@ def test_the_article_list_searches_and_removes_an_article_added_here_after_askin
     table = page.locator("table.rag-list")
     table.locator("tr", has_text="Marrow Street mural unveiled").wait_for(timeout=30_000)
     assert table.locator("tr", has_text="Marrow Street mural unveiled").count() == 1
+    calls = record_calls(page)
     page.get_by_label("Search titles and outlets").fill("ukraine CONCESSIONS")
     page.get_by_label("Search titles and outlets").press("Enter")
     # 30 s, as the other waits on a server answer here: CI's busier machine once took longer than 10 s.
-    page.wait_for_function("!document.querySelector('table.rag-list').innerText.includes('Marrow')", timeout=30_000)
+    try:
+        page.wait_for_function("!document.querySelector('table.rag-list').innerText.includes('Marrow')", timeout=30_000)
+    except Exception:  # CI lost this search twice in ~30 runs; say what the page sent and got, not just "timeout"
+        pytest.fail(f"the search did not narrow the list; event calls: {calls}; list: {table.inner_text()[:300]!r}")
     assert table.locator("tbody tr", has_text="early concessions to Russia").count() == 1  # the seed
     page.get_by_label("Search titles and outlets").fill("zzz no such words")
     page.get_by_text("No indexed article matches").wait_for(timeout=10_000)
