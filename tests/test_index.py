@@ -526,7 +526,7 @@ def test_the_lexicon_and_typicality_are_saved_with_the_index_and_an_index_withou
     eng.index([corpus_dir])
     data = eng.load()
     files = json.loads((data.path / "manifest.json").read_text())["files"]
-    assert {"lexicon.json", "lexicon.bm25_rows.npy", search.TYPICALITY_FILE} <= set(files)
+    assert {"lexicon.json", "lexicon.bm25_rows.npy", search.TYPICALITY_FILE, search.LEAD_FILE} <= set(files)
     built = []
     monkeypatch.setattr(search.Lexicon, "build", classmethod(lambda cls, *a: built.append(a) or None))
     saved = eng.retriever  # a load maps what was saved: nothing is tokenised again
@@ -542,6 +542,8 @@ def test_the_lexicon_and_typicality_are_saved_with_the_index_and_an_index_withou
     assert again.lexicon.vocab == saved.lexicon.vocab
     np.testing.assert_array_equal(again.lexicon.bm25_data, saved.lexicon.bm25_data)
     np.testing.assert_array_equal(again.dense.typicality, saved.dense.typicality)
+    assert again.leads is None  # lead vectors need the model: without them a search has no lead bonus
+    saved.settings.lead_weight = again.settings.lead_weight = 0.0
     for question in ("Who won the chess final?", "Why did bread prices rise in Lyon?"):
         a, b = saved.query(question), again.query(question)
         assert [h.row for h in saved.sentences(a, saved.search(a), 3)] == \
@@ -729,3 +731,33 @@ def test_a_stored_document_reads_its_text_when_asked_and_copies_as_a_document(tm
     for copied in (copy.deepcopy(d), pickle.loads(pickle.dumps(d)), dataclasses.replace(d)):
         assert type(copied) is Document and copied == data.documents[1]
     assert dataclasses.replace(d, title="Other").title == "Other"
+
+
+def test_each_article_keeps_its_lead_vector_and_an_index_without_them_gets_them_on_its_next_update(
+        tmp_path, corpus_dir, fake_embedder):
+    from rag.retrieval import dense, search
+
+    eng = _engine(tmp_path, fake_embedder)
+    eng.index([corpus_dir])
+    data = eng.load()
+    leads = {d.doc_id: search.load_leads(data.path, len(data.documents), data.dim)[i].copy()
+             for i, d in enumerate(data.documents)}
+    for d in data.documents:  # the title and opening, embedded whole
+        np.testing.assert_allclose(leads[d.doc_id], fake_embedder.embed([dense.lead_text(d)])[0], atol=1e-6)
+    (corpus_dir / "a.txt").unlink()
+    eng.index([corpus_dir])
+    after = _engine(tmp_path, fake_embedder).load()
+    kept = search.load_leads(after.path, len(after.documents), after.dim)
+    assert len(after.documents) == len(leads) - 1
+    for i, d in enumerate(after.documents):  # rows moved, vectors kept
+        np.testing.assert_array_equal(kept[i], leads[d.doc_id])
+
+    bare = index_io.load(tmp_path / "idx")
+    bare.derived = []  # as saved before lead vectors existed
+    index_io.save(tmp_path / "bare", bare)
+    old = Engine(tmp_path / "bare", embedder=fake_embedder)
+    assert old.retriever.leads is None and old.ask("Who won the chess final?").found  # it loads and answers
+    report = Engine(tmp_path / "bare", embedder=fake_embedder).index([corpus_dir])
+    assert report.embedded == 0  # no sentence embedded again: only the leads are new
+    fresh = Engine(tmp_path / "bare", embedder=fake_embedder).retriever
+    assert fresh.leads is not None and fresh.leads.shape == (len(after.documents), after.dim)

@@ -18,9 +18,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..records import Document
-from ..retrieval.dense import sentence_typicality
+from ..retrieval.dense import lead_text, sentence_typicality
 from ..retrieval.lexical import LexiconBuilder
-from ..retrieval.search import Settings, derive
+from ..retrieval.search import Settings, derive, load_leads
 from ..text.chunking import (
     DEFAULT_CHUNK_TOKENS,
     DEFAULT_OVERLAP_SENTENCES,
@@ -119,7 +119,9 @@ def update(index_dir: Path, docs: list[Document], emb, pipeline: Pipeline, model
             else:
                 kept.append((d, i))
     report.skipped = sum(1 for d, _ in kept if d.doc_id in new_ids)
-    if old and not todo and not report.removed:
+    # An index saved before articles had lead vectors gets them (its other vectors kept) on its next update.
+    leadless = bool(old and old.documents and old.path and load_leads(old.path, len(old.documents), old.dim) is None)
+    if old and not todo and not report.removed and not leadless:
         data = old  # nothing changed: no new version written, readers keep theirs
     else:
         with index_io.staging(index_dir) as staging:
@@ -146,6 +148,7 @@ class _Part:
     chunks: index_io.Chunks  # its rows of the new chunk table
     base: int  # its first sentence's row in the new table
     old_ids: tuple = ()  # when its vectors are kept: (citable sentence ids, chunk ids) in the old stores
+    old_row: int = -1  # then its row in the old version's documents
 
     @property
     def citable(self) -> np.ndarray:
@@ -176,6 +179,10 @@ class _Writer:
         (staging / "lexicon").mkdir()
         self.lexicon = LexiconBuilder(staging / "lexicon", settings.bm25_k1, settings.bm25_b)
         self.typicality = Spill(staging / "typicality", np.float32)
+        # Each article's lead vector (dense.lead_text): a kept article keeps its own, unless the old
+        # version has none (made before they were saved), when every article's is embedded now.
+        self.leads = Spill(staging / "leads", np.float32)
+        self.old_leads = load_leads(old.path, len(old.documents), emb.dim) if old is not None and old.path else None
         self.parts: list[_Part] = []
         self.pending = 0
 
@@ -214,18 +221,22 @@ class _Writer:
         local = np.repeat(np.arange(len(parts)), [len(ts) for ts in texts])  # each sentence's document in the batch
         self.typicality.add(sentence_typicality(np.vstack(s_vecs), local, len(parts)))
         self.lexicon.add(sentence_terms, chunk_terms)
+        kept = self.old_leads is not None
+        fresh = iter(embed_sentences(self.emb, [lead_text(p.doc) for p in parts if not (p.old_ids and kept)]))
+        self.leads.add(np.vstack([self.old_leads[p.old_row] if p.old_ids and kept else next(fresh) for p in parts]))
 
     def finish(self, data: index_io.IndexData) -> None:
         """Close the files and open them as the new version's stores and derived structures."""
         self.flush()
-        for f in (self.sentence_file, self.chunk_file, self.typicality):
+        for f in (self.sentence_file, self.chunk_file, self.typicality, self.leads):
             f.close()
         lexicon = self.lexicon.finish(self.staging / "lexicon")
         typical = self.typicality.read(0, self.typicality.size)
+        leads = self.leads.read(0, self.leads.size).reshape(-1, self.emb.dim)
         big = self.sentence_file.n >= ANN_MIN  # then the stores stay on disk, as a load leaves them
         data.sentence_store = FaissStore.load(self.sentence_file.path, mmap=big)
         data.chunk_store = FaissStore.load(self.chunk_file.path, mmap=big)
-        data.derived = derive(data, lexicon=lexicon, typicality=typical)
+        data.derived = derive(data, lexicon=lexicon, typicality=typical, leads=leads)
 
 
 def assemble(old, kept, todo, emb, model, pipeline, progress, report, staging: Path) -> index_io.IndexData:
@@ -251,7 +262,7 @@ def assemble(old, kept, todo, emb, model, pipeline, progress, report, staging: P
         offset = n_rows - int(rows[0]) if len(rows) else 0
         c.first[:] += offset
         c.last[:] += offset
-        parts.append(_Part(d, s, c, n_rows, old_ids))
+        parts.append(_Part(d, s, c, n_rows, old_ids, i))
         n_rows += len(s)
     for d in todo:
         row, base = len(parts), n_rows
@@ -270,6 +281,7 @@ def assemble(old, kept, todo, emb, model, pipeline, progress, report, staging: P
             data.next_id += 1
         parts.append(_Part(d, index_io.Sentences(s), index_io.Chunks(c), base))
         n_rows += len(s)
+    data.documents = [p.doc for p in parts]
     to_embed = sum(len(p.citable) for p in parts if not p.old_ids)
     with tqdm(total=to_embed, desc="Embedding", unit="sentence", disable=not progress) as bar:
         writer = _Writer(staging, emb, old, report, bar)
@@ -277,7 +289,6 @@ def assemble(old, kept, todo, emb, model, pipeline, progress, report, staging: P
             writer.add(p)
         writer.finish(data)
     report.embedded_documents = len(todo)
-    data.documents = [p.doc for p in parts]
     if parts:
         data.sentences = np.vstack([p.sentences.table for p in parts])
         data.chunks = np.vstack([p.chunks.table for p in parts])

@@ -166,3 +166,13 @@ def sentence_typicality(vecs: np.ndarray, sent_doc: np.ndarray, n_docs: int) -> 
     own = np.einsum("ij,ij->i", vecs, vecs)
     others = np.einsum("ij,ij->i", vecs, sums[sent_doc]) - own
     return np.where(counts > 1, others / np.maximum(counts - 1, 1), 0.0).astype(np.float32)
+
+
+LEAD_CHARS = 2000  # more than the bundled model reads (256 word pieces): the rest would be cut anyway
+
+
+def lead_text(doc) -> str:
+    """What an article's lead vector embeds: its title and opening, as far as the model reads. A
+    news story's lede says what the story is about, which a question asking about the story as a
+    whole ("which city did the strike shut?") matches better than any one sentence does."""
+    return f"{doc.title}\n{doc.text[:LEAD_CHARS]}"

@@ -76,6 +76,10 @@ class Settings:
     clause_own_share: float = 0.3  # a clause's vector: this share of it embedded alone, the rest pooled in context
     clause_terms_full: int = 5  # in sentence scoring, a clause's term coverage counts in full from this many terms
     typical_weight: float = 0.6  # a sentence's cosine minus this x its dot with its article's mean sentence
+    # A question of one clause: each chunk gains this x its article's lead cosine (dense.lead_text),
+    # in first-place votes. Not for a question of several clauses, whose facts lie in several
+    # articles (MultiHop-RAG's dev half lost 0.06 answer@3 that way): BENCHMARKS.md, sixth step.
+    lead_weight: float = 5.0
     reranker_depth: int = 10  # with a cross-encoder (rerank.py): the best of each ranking it reorders
     reader_depth: int = 16  # the best sentences the reader (reader.py) reads
     reader_weight: float = 0.1  # its logit's weight in a sentence's score
@@ -149,6 +153,8 @@ class Retriever:
         store = data.sentence_store
         vecs, in_order = data.citable_vectors()
         typical = _load_typicality(data.path, n) if data.path else None
+        # Each article's lead vector, or None for an index made before they were saved (no lead bonus).
+        self.leads = load_leads(data.path, len(docs), data.dim) if data.path else None
         self.dense = DenseIndex(vecs, self.sent_doc, len(docs), embedder.bf16, store.ann if in_order else None,
                                 typical, store.rows if in_order else None)
         self.chunk_names = {}  # names in each chunk and its title, read on demand
@@ -208,6 +214,8 @@ class Retriever:
             if q.allowed is not None:  # the user's filters hold in every ranking
                 mask = q.allowed if mask is None else mask & q.allowed
             part = self._rerank(self._fuse(dense, j, qt, mask, boost_), qt, mask)
+            if j == 0 and lead:
+                part = self._lead(part, q.vec)
             for r, v in part.items():
                 scores.setdefault(r, v)
             order = sorted(part, key=lambda r: -part[r])
@@ -221,6 +229,7 @@ class Retriever:
         if q.allowed is not None and not q.allowed.any():
             return []
         outlet_masks = [self._doc_mask(docs) for _, _, docs in q.outlets]
+        lead = s.lead_weight > 0 and self.leads is not None and not q.clauses
         # Each sentence's cosine to the question and to each clause (columns), less its typicality.
         dense = self.dense.scores(np.vstack([q.vec, *q.clause_vecs]), s.typical_weight, s.search == "exact",
                                   outlet_masks + ([q.allowed] if q.allowed is not None else []))
@@ -311,6 +320,15 @@ class Retriever:
             at += size
             out[row] = fused[row] + w * best / (RRF_K + 1)
         return out
+
+    def _lead(self, scored: dict[int, float], vec: np.ndarray) -> dict[int, float]:
+        """Each chunk's score plus `lead_weight` x its article's lead cosine, in first-place votes:
+        every chunk of an article gains the same, so the article the question is about rises while
+        which of its chunks holds the fact is still for the rest of the score to say."""
+        rows = list(scored)
+        cos = (np.asarray(self.leads[self.chunk_doc[rows]], np.float32) @ vec).tolist()
+        w = self.settings.lead_weight / (RRF_K + 1)
+        return {r: scored[r] + w * c for r, c in zip(rows, cos)}
 
     def _doc_mask(self, docs: list[int]) -> np.ndarray:
         mask = np.zeros(len(self.data.documents), bool)
@@ -448,6 +466,7 @@ class Retriever:
 
 
 TYPICALITY_FILE = "sentences.typicality.npy"
+LEAD_FILE = "documents.lead.npy"  # each article's lead vector (dense.lead_text), one row per document
 
 
 def corpus_terms(data: IndexData) -> tuple[list[list[str]], list[list[str]]]:
@@ -485,16 +504,20 @@ class _SavedLexicon:
 
 
 def derive(data: IndexData, settings: Settings | None = None, lexicon: Lexicon | None = None,
-           typicality: np.ndarray | None = None) -> list:
+           typicality: np.ndarray | None = None, leads: np.ndarray | None = None) -> list:
     """What a search of `data` reads that the build saves with the index (IndexData.derived): the
-    lexicon (terms, BM25) and each citable sentence's typicality, each made here unless given."""
+    lexicon (terms, BM25) and each citable sentence's typicality, each made here unless given, and
+    the articles' lead vectors when given (they need the model)."""
     s = settings or Settings()
     if typicality is None:
         sents = data.sentence_view
         typicality = sentence_typicality(data.citable_vectors()[0], sents.doc[np.flatnonzero(sents.citable)],
                                          len(data.documents))
     lexicon = lexicon or Lexicon.build(*corpus_terms(data), s.bm25_k1, s.bm25_b)
-    return [_SavedLexicon(lexicon), _SavedArray(TYPICALITY_FILE, typicality)]
+    out = [_SavedLexicon(lexicon), _SavedArray(TYPICALITY_FILE, typicality)]
+    if leads is not None and leads.shape == (len(data.documents), data.dim):
+        out.append(_SavedArray(LEAD_FILE, np.ascontiguousarray(leads, np.float32)))
+    return out
 
 
 def _load_typicality(directory, n: int) -> np.ndarray | None:
@@ -503,6 +526,15 @@ def _load_typicality(directory, n: int) -> np.ndarray | None:
     except (OSError, ValueError):
         return None
     return np.asarray(t) if t.shape == (n,) and t.dtype == np.float32 else None
+
+
+def load_leads(directory, n: int, dim: int) -> np.ndarray | None:
+    """The lead vectors saved with the index in `directory` (memory-mapped), or None when it has none."""
+    try:
+        a = np.load(directory / LEAD_FILE, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return a if a.shape == (n, dim) and a.dtype == np.float32 else None
 
 
 def _jaccard(a: set, b: set) -> float:
