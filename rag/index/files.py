@@ -11,6 +11,7 @@ Layout of an index directory:
                              same vectors (manifest "vector_index" names it); its ids are positions
     v-<stamp>/lexicon.*, sentences.typicality.npy   what a search reads, derived at build time
                              (retrieval.search.derive) so a load maps it instead of recomputing it
+    v-<stamp>/documents.lead.npy  each article's lead vector (retrieval.dense.lead_text)
 
 A write builds a new version directory next to the old one and then replaces CURRENT with
 os.replace, which is atomic: a crash at any point leaves the previous version serving. Writers
