@@ -46,7 +46,7 @@ def tile(source: Path, copies: int, out: Path, seed: int = 0) -> None:
     from rag.index.vectors import ANN_MIN, FaissStore, FlatWriter
     from rag.retrieval.dense import sentence_typicality
     from rag.retrieval.lexical import Lexicon
-    from rag.retrieval.search import Settings, corpus_terms, derive
+    from rag.retrieval.search import Settings, corpus_terms, derive, load_leads
 
     data = io.load(source)
     sents, chunks = data.sentence_view, data.chunk_view
@@ -91,7 +91,9 @@ def tile(source: Path, copies: int, out: Path, seed: int = 0) -> None:
         st = Settings()
         lexicon = Lexicon.load(data.path, st.bm25_k1, st.bm25_b, len(chunks), int(cit.sum())) \
             or Lexicon.build(*corpus_terms(data), st.bm25_k1, st.bm25_b)
-        tiled.derived = derive(tiled, st, tile_lexicon(lexicon, copies), np.concatenate(typical))
+        leads = load_leads(data.path, n_docs, data.dim)  # each copy's articles keep the source's lead vectors
+        leads = None if leads is None else np.tile(np.asarray(leads), (copies, 1))
+        tiled.derived = derive(tiled, st, tile_lexicon(lexicon, copies), np.concatenate(typical), leads)
         io.save(out, tiled)
 
 

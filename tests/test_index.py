@@ -757,7 +757,9 @@ def test_each_article_keeps_its_lead_vector_and_an_index_without_them_gets_them_
     index_io.save(tmp_path / "bare", bare)
     old = Engine(tmp_path / "bare", embedder=fake_embedder)
     assert old.retriever.leads is None and old.ask("Who won the chess final?").found  # it loads and answers
+    assert not old.is_current()  # so `rag serve` updates it on start
     report = Engine(tmp_path / "bare", embedder=fake_embedder).index([corpus_dir])
     assert report.embedded == 0  # no sentence embedded again: only the leads are new
     fresh = Engine(tmp_path / "bare", embedder=fake_embedder).retriever
     assert fresh.leads is not None and fresh.leads.shape == (len(after.documents), after.dim)
+    assert Engine(tmp_path / "bare", embedder=fake_embedder).is_current()

@@ -350,7 +350,7 @@ def prepare(index_dir: str, seeds: str, model: str | None = None, llm=None, rera
 
     engine = Engine(index_dir, model=model, llm=llm, reranker=reranker)
     if not engine.is_current():
-        why = "was built by an older pipeline" if index_io.exists(Path(index_dir)) else "does not exist yet"
+        why = "was built by an older version" if index_io.exists(Path(index_dir)) else "does not exist yet"
         print(f"rag: the index in {index_dir}/ {why}; building it from {seeds}/ ...", file=sys.stderr)
         report = engine.index([seeds], progress=True)
         print(f"rag: indexed {report.documents} documents in {report.seconds:.1f} s", file=sys.stderr)

@@ -232,7 +232,8 @@ class _Writer:
             f.close()
         lexicon = self.lexicon.finish(self.staging / "lexicon")
         typical = self.typicality.read(0, self.typicality.size)
-        leads = self.leads.read(0, self.leads.size).reshape(-1, self.emb.dim)
+        n, dim = self.leads.size // self.emb.dim, self.emb.dim  # the leads stay on disk until saved
+        leads = np.memmap(self.leads.path, np.float32, "r", shape=(n, dim)) if n else np.zeros((0, dim), np.float32)
         big = self.sentence_file.n >= ANN_MIN  # then the stores stay on disk, as a load leaves them
         data.sentence_store = FaissStore.load(self.sentence_file.path, mmap=big)
         data.chunk_store = FaissStore.load(self.chunk_file.path, mmap=big)

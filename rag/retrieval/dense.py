@@ -168,11 +168,13 @@ def sentence_typicality(vecs: np.ndarray, sent_doc: np.ndarray, n_docs: int) -> 
     return np.where(counts > 1, others / np.maximum(counts - 1, 1), 0.0).astype(np.float32)
 
 
-LEAD_CHARS = 2000  # more than the bundled model reads (256 word pieces): the rest would be cut anyway
+# About a lede's length (120-150 word pieces): on every dev half as good as 2,000 characters (all the
+# bundled model reads), at a third of the model time (BENCHMARKS.md, issue 15's sixth step).
+LEAD_CHARS = 600
 
 
 def lead_text(doc) -> str:
-    """What an article's lead vector embeds: its title and opening, as far as the model reads. A
-    news story's lede says what the story is about, which a question asking about the story as a
-    whole ("which city did the strike shut?") matches better than any one sentence does."""
+    """What an article's lead vector embeds: its title and opening. A news story's lede says what
+    the story is about, which a question asking about the story as a whole ("which city did the
+    strike shut?") matches better than any one sentence does."""
     return f"{doc.title}\n{doc.text[:LEAD_CHARS]}"
