@@ -76,9 +76,10 @@ class Settings:
     clause_own_share: float = 0.3  # a clause's vector: this share of it embedded alone, the rest pooled in context
     clause_terms_full: int = 5  # in sentence scoring, a clause's term coverage counts in full from this many terms
     typical_weight: float = 0.6  # a sentence's cosine minus this x its dot with its article's mean sentence
-    # A question of one clause: each chunk gains this x its article's lead cosine (dense.lead_text),
-    # in first-place votes. Not for a question of several clauses, whose facts lie in several
-    # articles (MultiHop-RAG's dev half lost 0.06 answer@3 that way): BENCHMARKS.md, sixth step.
+    # A question of one clause naming no outlet: each chunk gains this x its article's lead cosine
+    # (dense.lead_text), in first-place votes. Not for a question of several clauses, whose facts lie
+    # in several articles (MultiHop-RAG's dev half lost 0.06 answer@3 that way), nor within the
+    # articles of an outlet the question names (its mrr@10 lost 0.002): BENCHMARKS.md, sixth step.
     lead_weight: float = 5.0
     reranker_depth: int = 10  # with a cross-encoder (rerank.py): the best of each ranking it reorders
     reader_depth: int = 16  # the best sentences the reader (reader.py) reads
@@ -229,7 +230,7 @@ class Retriever:
         if q.allowed is not None and not q.allowed.any():
             return []
         outlet_masks = [self._doc_mask(docs) for _, _, docs in q.outlets]
-        lead = s.lead_weight > 0 and self.leads is not None and not q.clauses
+        lead = s.lead_weight > 0 and self.leads is not None and not q.clauses and not q.outlets
         # Each sentence's cosine to the question and to each clause (columns), less its typicality.
         dense = self.dense.scores(np.vstack([q.vec, *q.clause_vecs]), s.typical_weight, s.search == "exact",
                                   outlet_masks + ([q.allowed] if q.allowed is not None else []))
