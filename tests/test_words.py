@@ -1,3 +1,5 @@
+import pytest
+
 from rag.text.words import key_terms, missing, terms
 
 
@@ -27,3 +29,15 @@ def test_a_multi_word_name_written_as_its_initials_counts_as_found():
     # Other initials, lower-case words and a single capitalised word are no match.
     assert spelled_as_acronym(question, "The UK poll, in the us") == set()
     assert spelled_as_acronym("What did Reuters say?", "R said") == set()
+
+
+@pytest.mark.parametrize("question", [
+    "Which new character did M&M’s add to the brand’s lineup this week?",
+    "Why did Ukraine’s army leave Bakhmut in 2023?",
+    "Did the U.S. and the EU agree on AI rules?",
+    "What did O'Neill's lawyer tell the BBC?",
+])
+def test_every_name_a_question_must_have_found_is_a_term_the_articles_can_hold(question):
+    # The refusal looks for the question's names among the articles' terms: a name `terms` never
+    # gives ("m" of "M&M’s") would count as missing from every article.
+    assert set(key_terms(question)) <= set(terms(question))

@@ -51,10 +51,11 @@ def key_terms(question: str) -> list[str]:
     tokens = _WORD.findall(question)
     for i, tok in enumerate(tokens):
         low = tok.lower().replace("’", "'")
-        if low in _stop() or len(low) < 2:
+        low = low[:-2] if low.endswith("'s") else low
+        if low in _stop() or len(low) < 2:  # as `terms` drops them: a key it never gives is never found
             continue
         if tok[:1].isupper() and i > 0 or tok.isdigit() or (tok.isupper() and len(tok) > 1):
-            keys.append(low[:-2] if low.endswith("'s") else low)
+            keys.append(low)
     return _stemmer()(keys)
 
 
