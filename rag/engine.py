@@ -263,13 +263,12 @@ class Engine:
     def is_current(self) -> bool:
         """True when the index exists and was built by this pipeline with these settings, and holds
         its articles' lead vectors (an index saved before them gets them on its next update)."""
-        from .retrieval.search import load_leads
+        from .retrieval.search import lacks_leads
 
         if not index_io.exists(self.index_dir):
             return False
         data = self.load()
-        return data.settings == self._pipeline().settings() and (
-            not data.documents or load_leads(data.path, len(data.documents), data.dim) is not None)
+        return data.settings == self._pipeline().settings() and not lacks_leads(data)
 
     # -- asking ----------------------------------------------------------------------------
     def retrieve(self, question: str, top_k: int = DEFAULT_TOP_K, history=None, filters=None) -> Retrieval:

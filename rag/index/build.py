@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..records import Document
 from ..retrieval.dense import lead_text, sentence_typicality
 from ..retrieval.lexical import LexiconBuilder
-from ..retrieval.search import Settings, derive, load_leads
+from ..retrieval.search import Settings, derive, lacks_leads, load_leads
 from ..text.chunking import (
     DEFAULT_CHUNK_TOKENS,
     DEFAULT_OVERLAP_SENTENCES,
@@ -120,8 +120,7 @@ def update(index_dir: Path, docs: list[Document], emb, pipeline: Pipeline, model
                 kept.append((d, i))
     report.skipped = sum(1 for d, _ in kept if d.doc_id in new_ids)
     # An index saved before articles had lead vectors gets them (its other vectors kept) on its next update.
-    leadless = bool(old and old.documents and old.path and load_leads(old.path, len(old.documents), old.dim) is None)
-    if old and not todo and not report.removed and not leadless:
+    if old and not todo and not report.removed and not lacks_leads(old):
         data = old  # nothing changed: no new version written, readers keep theirs
     else:
         with index_io.staging(index_dir) as staging:

@@ -538,6 +538,12 @@ def load_leads(directory, n: int, dim: int) -> np.ndarray | None:
     return a if a.shape == (n, dim) and a.dtype == np.float32 else None
 
 
+def lacks_leads(data: IndexData) -> bool:
+    """True for a saved index with articles but no lead vectors (saved before they existed): its
+    next update embeds them, and `rag serve` makes that update on start."""
+    return bool(data.documents and data.path) and load_leads(data.path, len(data.documents), data.dim) is None
+
+
 def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a and b else float(a == b)
 
