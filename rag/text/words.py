@@ -30,13 +30,16 @@ def _stemmer():
         return lambda words: words
 
 
+def _plain(token: str) -> str:
+    """A lower-cased token with its apostrophes folded and a possessive cut (ukraine’s -> ukraine):
+    the one form `terms` and `key_terms` both compare, so a name matches the words that hold it."""
+    token = token.replace("’", "'")
+    return token[:-2] if token.endswith("'s") else token
+
+
 def words(text: str) -> list[str]:
     """Lower-cased word tokens with apostrophes folded (Ukraine’s -> ukraine)."""
-    out = []
-    for w in _WORD.findall(text.lower()):
-        w = w.replace("’", "'")
-        out.append(w[:-2] if w.endswith("'s") else w)
-    return out
+    return [_plain(w) for w in _WORD.findall(text.lower())]
 
 
 def terms(text: str) -> list[str]:
@@ -50,8 +53,7 @@ def key_terms(question: str) -> list[str]:
     keys = []
     tokens = _WORD.findall(question)
     for i, tok in enumerate(tokens):
-        low = tok.lower().replace("’", "'")
-        low = low[:-2] if low.endswith("'s") else low
+        low = _plain(tok.lower())
         if low in _stop() or len(low) < 2:  # as `terms` drops them: a key it never gives is never found
             continue
         if tok[:1].isupper() and i > 0 or tok.isdigit() or (tok.isupper() and len(tok) > 1):
